@@ -1,0 +1,433 @@
+"""The synchronous Sim hook: a thin ``requests`` driver around the protocol's flows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from functools import cached_property
+from typing import Any, TypeVar
+
+import requests
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from sseclient import SSEClient
+from tenacity import Retrying
+
+from airflow_provider_sim import connection_form
+from airflow_provider_sim.exceptions import (
+    SimApiError,
+    SimAuthError,
+    SimConfigurationError,
+    SimConnectionError,
+    SimError,
+)
+from airflow_provider_sim.hooks.settings import SimSettings, settings_from_connection
+from airflow_provider_sim.protocol import flows
+from airflow_provider_sim.protocol.build import (
+    ExecuteMode,
+    build_deployment_status,
+    build_execute,
+    build_get_workflow,
+    build_resume,
+    build_usage_limits,
+    check_run_id,
+    new_run_id,
+)
+from airflow_provider_sim.protocol.models import (
+    CancelResult,
+    DeploymentStatus,
+    HttpResponse,
+    RateLimitInfo,
+    RequestSpec,
+    SimRun,
+    Sleep,
+    StreamFrame,
+    UsageLimits,
+    WorkflowInfo,
+)
+from airflow_provider_sim.protocol.parse import (
+    parse_deployment,
+    parse_execute,
+    parse_rate_limit,
+    parse_usage_limits,
+    parse_workflow,
+    raise_for_response,
+)
+from airflow_provider_sim.protocol.sse import parse_stream_data
+from airflow_provider_sim.retry import retry_policy
+
+T = TypeVar("T")
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+class SimHook(BaseHook):
+    """Talk to Sim's HTTP API through an Airflow connection of type ``sim``.
+
+    The connection holds the API key (password, masked), the base URL (host, default
+    ``https://www.sim.ai``) and optional extras: ``api_version`` (``v2`` default, ``v1`` for older
+    self-hosted Sim), ``timeout``, ``sync_timeout``, ``max_retries``, ``retry_initial_delay``,
+    ``retry_max_delay``. Arguments given here win over the connection's extras.
+
+    Every execute names its run with a client-chosen id, so rate limits, capacity answers and
+    connection errors are retried (with backoff that honours ``Retry-After``) without ever starting
+    a second run. Results are typed (:class:`~airflow_provider_sim.protocol.SimRun` ...); errors
+    are :mod:`airflow_provider_sim.exceptions`.
+
+    :param sim_conn_id: the Airflow connection id.
+    :param api_version: ``"v2"`` or ``"v1"``; overrides the connection.
+    :param timeout: seconds an ordinary API call may take; overrides the connection.
+    :param sync_timeout: seconds a synchronous execute may wait; overrides the connection.
+    :param max_retries: retries after the first attempt (0 = none); overrides the connection.
+    :param retry_initial_delay: first backoff wait in seconds; overrides the connection.
+    :param retry_max_delay: longest backoff wait in seconds; overrides the connection.
+    """
+
+    conn_name_attr = "sim_conn_id"
+    default_conn_name = connection_form.DEFAULT_CONN_ID
+    conn_type = connection_form.CONN_TYPE
+    hook_name = connection_form.HOOK_NAME
+
+    def __init__(
+        self,
+        sim_conn_id: str = connection_form.DEFAULT_CONN_ID,
+        *,
+        api_version: str | None = None,
+        timeout: float | None = None,
+        sync_timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_initial_delay: float | None = None,
+        retry_max_delay: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.sim_conn_id = sim_conn_id
+        self._overrides: dict[str, Any] = {
+            "api_version": api_version,
+            "timeout": timeout,
+            "sync_timeout": sync_timeout,
+            "max_retries": max_retries,
+            "initial_delay": retry_initial_delay,
+            "max_delay": retry_max_delay,
+        }
+        self.last_rate_limit: RateLimitInfo | None = None
+
+    # -- connection form (Airflow < 3.2; newer versions read get_provider_info) -------------------
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form."""
+        return connection_form.connection_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden, relabelled and pre-filled standard fields of the connection form."""
+        return connection_form.FIELD_BEHAVIOUR
+
+    # -- driver ------------------------------------------------------------------------------------
+    @cached_property
+    def settings(self) -> SimSettings:
+        """The checked connection settings (read once per hook)."""
+        try:
+            conn = self.get_connection(self.sim_conn_id)
+        except Exception as err:  # AirflowNotFoundException differs by version; all mean "missing"
+            if "isn't defined" not in str(err) and "not found" not in str(err).lower():
+                raise
+            raise SimConfigurationError(
+                f"Airflow connection {self.sim_conn_id!r} is not defined: create it (type 'Sim') in "
+                f"Admin → Connections, or set AIRFLOW_CONN_{self.sim_conn_id.upper()} to "
+                '\'{"conn_type": "sim", "host": "https://www.sim.ai", "password": "sk-sim-..."}\'.'
+            ) from err
+        settings = settings_from_connection(conn).with_overrides(**self._overrides)
+        mask_secret(settings.api_key)
+        return settings
+
+    def get_conn(self) -> requests.Session:
+        """The ``requests.Session`` every call of this hook goes through."""
+        return self._session
+
+    @cached_property
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers.update(self.settings.headers)
+        return session
+
+    def _send_once(self, spec: RequestSpec, attempt: int) -> HttpResponse:
+        settings = self.settings
+        try:
+            raw = self._session.request(
+                spec.method,
+                settings.base_url + spec.path,
+                params=dict(spec.params) or None,
+                headers=dict(spec.headers) or None,
+                json=spec.json_body,
+                timeout=(CONNECT_TIMEOUT_SECONDS, spec.read_timeout or settings.timeout),
+                allow_redirects=False,
+                stream=spec.stream,
+            )
+        except requests.RequestException as err:
+            raise _connection_error(spec, settings.base_url, err) from err
+        streamed = spec.stream and 200 <= raw.status_code < 300
+        response = HttpResponse(
+            raw.status_code, raw.headers, b"" if streamed else raw.content, attempt, raw if streamed else None
+        )
+        self.last_rate_limit = parse_rate_limit(response.headers) or self.last_rate_limit
+        raise_for_response(spec, response)
+        return response
+
+    def _send(self, spec: RequestSpec) -> HttpResponse:
+        for attempt in Retrying(**retry_policy(self.settings.retry, spec, self.log)):
+            with attempt:
+                return self._send_once(spec, attempt.retry_state.attempt_number)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def _drive(self, flow: flows.Flow[T]) -> T:
+        """Run a protocol flow: send what it yields, sleep when it asks, return what it returns."""
+        reply: Any = None
+        error: SimError | None = None
+        while True:
+            try:
+                step = flow.throw(error) if error is not None else flow.send(reply)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            reply, error = None, None
+            if isinstance(step, Sleep):
+                time.sleep(step.seconds)
+                continue
+            try:
+                reply = self._send(step)
+            except SimError as err:
+                error = err
+
+    # -- the API -----------------------------------------------------------------------------------
+    def execute_workflow(
+        self,
+        workflow_id: str,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        async_execution: bool = False,
+        selected_outputs: Sequence[str] | None = None,
+        execution_timeout_seconds: int | None = None,
+    ) -> SimRun:
+        """Run a workflow, synchronously (the finished run) or async (the queued run, poll it).
+
+        A failed or cancelled run is returned, not raised: check ``run.status`` or call
+        ``run.raise_for_status()``.
+
+        :param workflow_id: the workflow's id (from its URL in Sim).
+        :param input: a dict (the workflow input as-is) or any JSON value (sent as ``{"input": value}``);
+            file objects inside become Sim's base64 file values.
+        :param run_id: the client-chosen id of the run; made up when not given. Reusing an id raises
+            :class:`~airflow_provider_sim.exceptions.SimConflictError` and never starts a run.
+        :param async_execution: queue the run and return at once (``run.status`` is ``queued``).
+        :param selected_outputs: block outputs to return, e.g. ``["agent1.content"]``.
+        :param execution_timeout_seconds: Sim's cap for an async run (1-604800 seconds).
+        :raises SimConfigurationError: bad arguments, before anything is sent.
+        :raises SimApiError: Sim refused the run (401/402/403/404/409/...); no run exists.
+        """
+        mode: ExecuteMode = "async" if async_execution else "sync"
+        return self._drive(
+            self._execute_flow(workflow_id, input, run_id, mode, selected_outputs, execution_timeout_seconds)
+        )
+
+    def _execute_flow(
+        self,
+        workflow_id: str,
+        input: Any,
+        run_id: str | None,
+        mode: ExecuteMode,
+        selected_outputs: Sequence[str] | None,
+        execution_timeout_seconds: int | None,
+    ) -> flows.Flow[SimRun]:
+        settings = self.settings
+        return flows.execute(
+            settings.api_version,
+            workflow_id,
+            input,
+            run_id=check_run_id(run_id) if run_id is not None else new_run_id(),
+            mode=mode,
+            selected_outputs=selected_outputs,
+            execution_timeout_seconds=execution_timeout_seconds,
+            sync_timeout=settings.sync_timeout,
+        )
+
+    def stream_workflow(
+        self,
+        workflow_id: str,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        selected_outputs: Sequence[str] | None = None,
+    ) -> Iterator[StreamFrame]:
+        """Run a workflow and yield its Server-Sent Events as they arrive.
+
+        Frames: ``chunk`` (``block_id``, ``chunk``), ``stream_error`` (not terminal), then ``final``
+        (``output``) or ``error``, then ``done``. If the stream cannot be opened because an earlier
+        attempt already started the run, the run is awaited and one ``final``/``error`` frame is
+        yielded from its result.
+        """
+        settings = self.settings
+        run_id = check_run_id(run_id) if run_id is not None else new_run_id()
+        spec = build_execute(
+            settings.api_version,
+            workflow_id,
+            input,
+            run_id=run_id,
+            mode="stream",
+            selected_outputs=selected_outputs,
+            sync_timeout=settings.sync_timeout,
+        )
+        try:
+            response = self._send(spec)
+        except SimApiError as err:
+            if getattr(err, "after_resend", False):
+                run = self.wait_for_run(workflow_id, run_id, poll_interval=2.0, timeout=settings.sync_timeout)
+                yield from _frames_of_finished_run(run)
+                return
+            raise
+        if response.stream is None:  # v1 answered a failed run with HTTP 500 instead of a stream
+            yield from _frames_of_finished_run(parse_execute(spec, response, workflow_id))
+            return
+        raw: requests.Response = response.stream
+        try:
+            for event in SSEClient(raw.iter_content(chunk_size=None)).events():
+                frame = parse_stream_data(event.data)
+                if frame is not None:
+                    yield frame
+                    if frame.kind == "done":
+                        return
+        except requests.RequestException as err:
+            raise _connection_error(spec, settings.base_url, err) from err
+        finally:
+            raw.close()
+
+    def get_run(
+        self,
+        workflow_id: str,
+        run_id: str,
+        *,
+        job_id: str | None = None,
+        include_output: bool = True,
+        selected_outputs: Sequence[str] | None = None,
+    ) -> SimRun:
+        """Read a run's status (and output once completed): v2 run, v1 execution, or v1 job if ``job_id``."""
+        flow = flows.get_run(
+            self.settings.api_version,
+            workflow_id,
+            run_id,
+            job_id=job_id,
+            include_output=include_output,
+            selected_outputs=selected_outputs,
+        )
+        return self._drive(flow)
+
+    def get_job(self, job_id: str) -> SimRun:
+        """Read a legacy async job (``/api/jobs/{job_id}``), whatever the connection's API version."""
+        from airflow_provider_sim.protocol.models import ApiVersion
+
+        return self._drive(flows.get_run(ApiVersion.V1, "", job_id, job_id=job_id))
+
+    def wait_for_run(
+        self,
+        workflow_id: str,
+        run_id: str,
+        *,
+        job_id: str | None = None,
+        poll_interval: float = 5.0,
+        timeout: float | None = None,
+        return_on_pause: bool = True,
+    ) -> SimRun:
+        """Poll until the run is terminal (or paused, with ``return_on_pause``); see :meth:`get_run`.
+
+        :raises SimWaitTimeoutError: still running after ``timeout`` seconds (the run goes on).
+        """
+        flow = flows.wait_for_run(
+            self.settings.api_version,
+            workflow_id,
+            run_id,
+            job_id=job_id,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            return_on_pause=return_on_pause,
+            on_status=lambda run, elapsed: self.log.info(
+                "Sim run %s is %s after %.1f s", run.run_id, run.status.value, elapsed
+            ),
+        )
+        return self._drive(flow)
+
+    def cancel_run(self, workflow_id: str, run_id: str) -> CancelResult:
+        """Cancel a run; a run that already finished is reported (``cancelled=False``), not raised."""
+        return self._drive(flows.cancel(self.settings.api_version, workflow_id, run_id))
+
+    def resume_run(self, workflow_id: str, run_id: str, context_id: str, input: Any = None) -> SimRun:
+        """Answer a run paused for human input; keep polling ``run_id`` (the original) afterwards."""
+        spec = build_resume(self.settings.api_version, workflow_id, run_id, context_id, input)
+        as_execute = replace(spec, is_execute=True, run_id=run_id)
+        return self._drive(
+            flows.single(
+                spec,
+                lambda response: replace(parse_execute(as_execute, response, workflow_id), run_id=run_id),
+            )
+        )
+
+    def get_deployment_status(self, workflow_id: str) -> DeploymentStatus:
+        """Whether the workflow is deployed (only deployed workflows run with an API key)."""
+        spec = build_deployment_status(workflow_id)
+        return self._drive(flows.single(spec, lambda response: parse_deployment(response, workflow_id)))
+
+    def validate_workflow(self, workflow_id: str) -> bool:
+        """True if the workflow exists and is deployed; errors other than 404 are raised."""
+        from airflow_provider_sim.exceptions import SimNotFoundError
+
+        try:
+            return self.get_deployment_status(workflow_id).is_deployed
+        except SimNotFoundError:
+            return False
+
+    def get_workflow(self, workflow_id: str) -> WorkflowInfo:
+        """Name and workspace of a workflow (v2 servers)."""
+        spec = build_get_workflow(workflow_id)
+        return self._drive(flows.single(spec, lambda response: parse_workflow(response, workflow_id)))
+
+    def get_usage_limits(self) -> UsageLimits:
+        """Rate-limit buckets, spend and plan of the key's account."""
+        return self._drive(flows.single(build_usage_limits(), parse_usage_limits))
+
+    def get_rate_limit_info(self) -> RateLimitInfo | None:
+        """The rate-limit headers of the latest answer that had any (``None`` before the first)."""
+        return self.last_rate_limit
+
+    def test_connection(self) -> tuple[bool, str]:
+        """The UI's Test button: one cheap authenticated call, and a message that names the problem."""
+        try:
+            base_url = self.settings.base_url
+            limits = self._drive(flows.single(build_usage_limits(), parse_usage_limits))
+        except SimConfigurationError as err:
+            return False, str(err)
+        except SimAuthError as err:
+            return False, f"Sim rejected the API key: {err}"
+        except SimConnectionError as err:
+            return False, f"Could not reach Sim at {base_url}: {err}"
+        except SimError as err:
+            return False, f"{base_url} does not answer like a Sim server: {err}"
+        plan = f" (plan {limits.plan})" if limits.plan else ""
+        return True, f"Connected to Sim at {base_url}{plan}."
+
+
+def _connection_error(spec: RequestSpec, base_url: str, err: requests.RequestException) -> SimConnectionError:
+    not_sent = isinstance(err, requests.ConnectTimeout) or (
+        isinstance(err, requests.ConnectionError) and "NewConnectionError" in repr(err.args)
+    )
+    what = "could not connect" if not_sent else "the connection broke or timed out before Sim answered"
+    return SimConnectionError(
+        f"Sim {spec.method} {base_url}{spec.path}: {what} ({type(err).__name__})",
+        outcome_unknown=not not_sent,
+        code="TIMEOUT" if isinstance(err, requests.Timeout) else None,
+    )
+
+
+def _frames_of_finished_run(run: SimRun) -> Iterator[StreamFrame]:
+    if run.status.is_success or run.status.value == "paused":
+        yield StreamFrame(kind="final", output=run.output, success=True, status=run.status)
+    else:
+        message = run.error.message if run.error else run.status.value
+        yield StreamFrame(kind="error", error=message, status=run.status)
+    yield StreamFrame(kind="done")

@@ -1,0 +1,169 @@
+"""The async Sim hook for triggers: an ``httpx.AsyncClient`` driver around the same protocol flows.
+
+It reads the connection with Airflow's async-safe lookup (``get_async_connection`` from
+common-compat) and never touches the sync connection API or the database from the event loop.
+Use it as ``async with SimAsyncHook(conn_id) as hook:`` so one client lives as long as the trigger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from airflow.providers.common.compat.connection import get_async_connection
+from airflow.providers.common.compat.sdk import BaseHook
+from tenacity import AsyncRetrying
+
+from airflow_provider_sim import connection_form
+from airflow_provider_sim.exceptions import SimConnectionError, SimError
+from airflow_provider_sim.hooks.settings import SimSettings, settings_from_connection
+from airflow_provider_sim.protocol import flows
+from airflow_provider_sim.protocol.models import CancelResult, HttpResponse, RequestSpec, SimRun, Sleep
+from airflow_provider_sim.protocol.parse import raise_for_response
+from airflow_provider_sim.retry import retry_policy
+
+T = TypeVar("T")
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+class SimAsyncHook(BaseHook):
+    """Async access to the Sim runs a trigger waits for.
+
+    :param sim_conn_id: the Airflow connection id (``sim`` type); the key is read here, in the
+        triggerer, and never passed through trigger arguments.
+    :param overrides: the same keyword overrides as :class:`~airflow_provider_sim.hooks.sim.SimHook`
+        (``api_version``, ``timeout``, ``max_retries`` ...).
+    """
+
+    conn_name_attr = "sim_conn_id"
+    default_conn_name = connection_form.DEFAULT_CONN_ID
+    conn_type = connection_form.CONN_TYPE
+    hook_name = connection_form.HOOK_NAME
+
+    def __init__(self, sim_conn_id: str = connection_form.DEFAULT_CONN_ID, **overrides: Any) -> None:
+        super().__init__()
+        self.sim_conn_id = sim_conn_id
+        self._overrides = overrides
+        self._settings: SimSettings | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> SimAsyncHook:
+        await self.settings()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (idempotent)."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def settings(self) -> SimSettings:
+        """The checked connection settings, looked up once with the async-safe connection API."""
+        if self._settings is None:
+            conn = await get_async_connection(self.sim_conn_id, hook=self)
+            self._settings = settings_from_connection(conn).with_overrides(**self._overrides)
+        return self._settings
+
+    async def _client_for(self, settings: SimSettings) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=settings.base_url,
+                headers=settings.headers,
+                timeout=httpx.Timeout(settings.timeout, connect=CONNECT_TIMEOUT_SECONDS),
+                follow_redirects=False,
+            )
+        return self._client
+
+    async def _send_once(self, spec: RequestSpec, attempt: int) -> HttpResponse:
+        settings = await self.settings()
+        client = await self._client_for(settings)
+        timeout = httpx.Timeout(spec.read_timeout or settings.timeout, connect=CONNECT_TIMEOUT_SECONDS)
+        try:
+            raw = await client.request(
+                spec.method,
+                spec.path,
+                params=dict(spec.params) or None,
+                headers=dict(spec.headers) or None,
+                json=spec.json_body,
+                timeout=timeout,
+            )
+        except httpx.HTTPError as err:
+            not_sent = isinstance(err, httpx.ConnectError | httpx.ConnectTimeout)
+            what = (
+                "could not connect" if not_sent else "the connection broke or timed out before Sim answered"
+            )
+            raise SimConnectionError(
+                f"Sim {spec.method} {settings.base_url}{spec.path}: {what} ({type(err).__name__})",
+                outcome_unknown=not not_sent,
+                code="TIMEOUT" if isinstance(err, httpx.TimeoutException) else None,
+            ) from err
+        response = HttpResponse(raw.status_code, raw.headers, raw.content, attempt)
+        raise_for_response(spec, response)
+        return response
+
+    async def _send(self, spec: RequestSpec) -> HttpResponse:
+        settings = await self.settings()
+        async for attempt in AsyncRetrying(**retry_policy(settings.retry, spec, self.log)):
+            with attempt:
+                return await self._send_once(spec, attempt.retry_state.attempt_number)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _drive(self, flow: flows.Flow[T]) -> T:
+        """Run a protocol flow: the async twin of ``SimHook._drive``."""
+        reply: Any = None
+        error: SimError | None = None
+        while True:
+            try:
+                step = flow.throw(error) if error is not None else flow.send(reply)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            reply, error = None, None
+            if isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
+                continue
+            try:
+                reply = await self._send(step)
+            except SimError as err:
+                error = err
+
+    async def get_run(
+        self,
+        workflow_id: str,
+        run_id: str,
+        *,
+        job_id: str | None = None,
+        include_output: bool = True,
+        selected_outputs: Sequence[str] | None = None,
+    ) -> SimRun:
+        """Read a run's status (and output once completed); see ``SimHook.get_run``."""
+        settings = await self.settings()
+        flow = flows.get_run(
+            settings.api_version,
+            workflow_id,
+            run_id,
+            job_id=job_id,
+            include_output=include_output,
+            selected_outputs=selected_outputs,
+        )
+        return await self._drive(flow)
+
+    async def cancel_run(self, workflow_id: str, run_id: str) -> CancelResult:
+        """Cancel a run; a run that already finished is reported, not raised; see ``SimHook.cancel_run``."""
+        settings = await self.settings()
+        spec = build_cancel(settings.api_version, workflow_id, run_id)
+        try:
+            return await self._drive(
+                flows.single(spec, lambda response: parse_cancel(spec, response, run_id))
+            )
+        except SimApiError as err:
+            if err.http_status == 409:
+                return CancelResult(run_id, cancelled=False, reason="already_finished")
+            raise
