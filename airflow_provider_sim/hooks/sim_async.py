@@ -158,12 +158,4 @@ class SimAsyncHook(BaseHook):
     async def cancel_run(self, workflow_id: str, run_id: str) -> CancelResult:
         """Cancel a run; a run that already finished is reported, not raised; see ``SimHook.cancel_run``."""
         settings = await self.settings()
-        spec = build_cancel(settings.api_version, workflow_id, run_id)
-        try:
-            return await self._drive(
-                flows.single(spec, lambda response: parse_cancel(spec, response, run_id))
-            )
-        except SimApiError as err:
-            if err.http_status == 409:
-                return CancelResult(run_id, cancelled=False, reason="already_finished")
-            raise
+        return await self._drive(flows.cancel(settings.api_version, workflow_id, run_id))

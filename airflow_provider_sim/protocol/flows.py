@@ -25,13 +25,14 @@ from airflow_provider_sim.protocol.build import (
 )
 from airflow_provider_sim.protocol.models import (
     ApiVersion,
+    CancelResult,
     HttpResponse,
     RequestSpec,
     RunStatus,
     SimRun,
     Sleep,
 )
-from airflow_provider_sim.protocol.parse import parse_execute, parse_job, parse_run
+from airflow_provider_sim.protocol.parse import parse_cancel, parse_execute, parse_job, parse_run
 
 T = TypeVar("T")
 Flow = Generator[RequestSpec | Sleep, Any, T]
