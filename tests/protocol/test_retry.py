@@ -1,0 +1,87 @@
+"""The one retry policy: what it retries, how long it waits, and that it stops."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from tenacity import RetryCallState, Retrying
+
+from airflow_provider_sim.exceptions import (
+    SimAuthError,
+    SimConfigurationError,
+    SimConnectionError,
+    SimRateLimitError,
+    SimServerError,
+    SimServiceUnavailableError,
+    SimUsageLimitError,
+)
+from airflow_provider_sim.protocol.build import build_execute, build_get_run, build_resume
+from airflow_provider_sim.protocol.models import ApiVersion
+from airflow_provider_sim.retry import RetrySettings, WaitForSim, retry_policy, should_retry
+
+READ = build_get_run(ApiVersion.V2, "wf", "r1")
+EXECUTE = build_execute(ApiVersion.V2, "wf", {}, run_id="r1")
+RESUME = build_resume(ApiVersion.V2, "wf", "r1", "ctx")
+
+
+def rate_limited(retry_after: float | None = None) -> SimRateLimitError:
+    return SimRateLimitError("slow down", retry_after=retry_after, http_status=429)
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "expected"),
+    [
+        (EXECUTE, rate_limited(), True),
+        (EXECUTE, SimConnectionError("reset", outcome_unknown=True), True),
+        (EXECUTE, SimServiceUnavailableError("ambiguous", retry_after=None, http_status=503), True),
+        (READ, SimServiceUnavailableError("gateway", retry_after=None, http_status=504), True),
+        (RESUME, SimConnectionError("reset", outcome_unknown=True), False),
+        (RESUME, SimConnectionError("refused", outcome_unknown=False), True),
+        (RESUME, SimServiceUnavailableError("capacity", retry_after=5, http_status=503), True),
+        (EXECUTE, SimUsageLimitError("limit", http_status=402), False),
+        (EXECUTE, SimAuthError("key", http_status=401), False),
+        (EXECUTE, SimServerError("boom", http_status=500), False),
+        (READ, ValueError("not ours"), False),
+    ],
+)
+def test_what_is_retried(spec: object, error: BaseException, expected: bool) -> None:
+    assert should_retry(spec, error) is expected  # type: ignore[arg-type]
+
+
+def state_after(error: BaseException, attempt: int) -> RetryCallState:
+    state = RetryCallState(Retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = attempt
+    state.set_exception((type(error), error, None))
+    return state
+
+
+def test_wait_honours_the_servers_hint() -> None:
+    wait = WaitForSim(RetrySettings())
+    assert wait(state_after(rate_limited(retry_after=7), 1)) == 7.0
+
+
+def test_wait_backs_off_exponentially_with_jitter_and_a_cap() -> None:
+    wait = WaitForSim(RetrySettings(initial_delay=1, max_delay=30, multiplier=2, jitter=0.25))
+    for attempt, base in [(1, 1), (2, 2), (3, 4), (6, 30), (9, 30)]:
+        waits = [wait(state_after(rate_limited(), attempt)) for _ in range(200)]
+        assert base * 0.75 <= min(waits) and max(waits) <= base * 1.25
+
+
+def test_policy_stops_after_max_retries_and_logs_each_wait(caplog: pytest.LogCaptureFixture) -> None:
+    calls = []
+    policy = retry_policy(RetrySettings(max_retries=2), READ, logging.getLogger("test.retry"))
+    policy["sleep"] = lambda seconds: None
+    with caplog.at_level(logging.WARNING, "test.retry"), pytest.raises(SimRateLimitError):
+        for attempt in Retrying(**policy):
+            with attempt:
+                calls.append(1)
+                raise rate_limited(retry_after=3)
+    assert len(calls) == 3
+    assert [r.getMessage().endswith("in 3.0 s") for r in caplog.records] == [True, True]
+
+
+@pytest.mark.parametrize("kwargs", [{"max_retries": -1}, {"max_retries": True}, {"initial_delay": 0}, {"jitter": 1.5}])
+def test_bad_retry_settings_are_rejected(kwargs: dict[str, object]) -> None:
+    with pytest.raises(SimConfigurationError):
+        RetrySettings(**kwargs)  # type: ignore[arg-type]
