@@ -44,7 +44,9 @@ lint: .venvs/af-$(DEFAULT_AIRFLOW)/.synced
 $(addprefix test-,$(AIRFLOW_LINES)): test-%: .venvs/af-%/.synced
 	@echo "=== Airflow $* ==="
 	@.venvs/af-$*/bin/python -c "import airflow; print('apache-airflow', airflow.__version__)"
-	@set +e; .venvs/af-$*/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@set +e; rm -rf .airflow-home/$*; mkdir -p .airflow-home/$*; \
+	AIRFLOW_HOME=$(CURDIR)/.airflow-home/$* AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	  .venvs/af-$*/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests on Airflow $*: failing"; exit 1; fi; exit $$rc
 
 demo: .venvs/af-$(DEFAULT_AIRFLOW)/.synced

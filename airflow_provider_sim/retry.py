@@ -102,14 +102,14 @@ def retry_policy(settings: RetrySettings, spec: RequestSpec, log: logging.Logger
         error = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning(
-            "Sim %s %s failed (%s); retry %d of %d in %.1f s%s",
+            "Retrying Sim %s %s (%d of %d) in %.1f s%s after: %s",
             spec.method,
             spec.path,
-            error,
             state.attempt_number,
             settings.max_retries,
             wait,
             f" under the same run id {spec.run_id}" if spec.is_execute else "",
+            error,
         )
 
     return {

@@ -54,7 +54,7 @@ from airflow_provider_sim.protocol.parse import (
     raise_for_response,
 )
 from airflow_provider_sim.protocol.sse import parse_stream_data
-from airflow_provider_sim.retry import retry_policy
+from airflow_provider_sim.retry import RetrySettings, retry_policy
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -172,13 +172,13 @@ class SimHook(BaseHook):
         raise_for_response(spec, response)
         return response
 
-    def _send(self, spec: RequestSpec) -> HttpResponse:
-        for attempt in Retrying(**retry_policy(self.settings.retry, spec, self.log)):
+    def _send(self, spec: RequestSpec, retry: RetrySettings | None = None) -> HttpResponse:
+        for attempt in Retrying(**retry_policy(retry or self.settings.retry, spec, self.log)):
             with attempt:
                 return self._send_once(spec, attempt.retry_state.attempt_number)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    def _drive(self, flow: flows.Flow[T]) -> T:
+    def _drive(self, flow: flows.Flow[T], retry: RetrySettings | None = None) -> T:
         """Run a protocol flow: send what it yields, sleep when it asks, return what it returns."""
         reply: Any = None
         error: SimError | None = None
@@ -192,7 +192,7 @@ class SimHook(BaseHook):
                 time.sleep(step.seconds)
                 continue
             try:
-                reply = self._send(step)
+                reply = self._send(step, retry)
             except SimError as err:
                 error = err
 
@@ -399,7 +399,8 @@ class SimHook(BaseHook):
         """The UI's Test button: one cheap authenticated call, and a message that names the problem."""
         try:
             base_url = self.settings.base_url
-            limits = self._drive(flows.single(build_usage_limits(), parse_usage_limits))
+            no_retry = RetrySettings(max_retries=0)  # the Test button wants an answer, not a backoff
+            limits = self._drive(flows.single(build_usage_limits(), parse_usage_limits), no_retry)
         except SimConfigurationError as err:
             return False, str(err)
         except SimAuthError as err:

@@ -123,7 +123,7 @@ def raise_for_response(spec: RequestSpec, response: HttpResponse, *, now: dateti
         )
     fix = _FIX_BY_STATUS.get(status)
     common: dict[str, Any] = {
-        "status_code": status,
+        "http_status": status,
         "code": code,
         "request_id": request_id,
         "details": details,

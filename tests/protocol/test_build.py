@@ -27,7 +27,9 @@ from airflow_provider_sim.protocol.models import ApiVersion
 V1, V2 = ApiVersion.V1, ApiVersion.V2
 
 
-@pytest.mark.parametrize("bad", ["", "a/b", "../etc", "..", ".", "id with space", "x?y=1", None, 42, "https://www.sim.ai/w/x"])
+@pytest.mark.parametrize(
+    "bad", ["", "a/b", "../etc", "..", ".", "id with space", "x?y=1", None, 42, "https://www.sim.ai/w/x"]
+)
 def test_path_like_or_empty_workflow_ids_are_rejected(bad: object) -> None:
     with pytest.raises(SimConfigurationError, match="workflow's URL"):
         check_workflow_id(bad)
@@ -100,19 +102,34 @@ def test_input_that_is_not_json_names_the_fix() -> None:
 
 
 def test_v2_execute_names_its_run_and_uses_a_strict_body() -> None:
-    spec = build_execute(V2, "wf", {"a": 1}, run_id="r-1", mode="async", selected_outputs=["agent.content"],
-                         execution_timeout_seconds=60)
+    spec = build_execute(
+        V2,
+        "wf",
+        {"a": 1},
+        run_id="r-1",
+        mode="async",
+        selected_outputs=["agent.content"],
+        execution_timeout_seconds=60,
+    )
     assert (spec.method, spec.path) == ("POST", "/api/v2/workflows/wf/execute")
     assert spec.headers["X-Run-Id"] == "r-1"
-    assert spec.json_body == {"input": {"a": 1}, "selectedOutputs": ["agent.content"], "async": True,
-                              "executionTimeoutSeconds": 60}
+    assert spec.json_body == {
+        "input": {"a": 1},
+        "selectedOutputs": ["agent.content"],
+        "async": True,
+        "executionTimeoutSeconds": 60,
+    }
     assert spec.is_execute and spec.run_id == "r-1" and spec.read_timeout is None
 
 
 def test_v1_execute_uses_headers_for_mode_and_id() -> None:
     spec = build_execute(V1, "wf", {"a": 1}, run_id="r-1", mode="async", execution_timeout_seconds=5)
     assert spec.path == "/api/workflows/wf/execute"
-    assert spec.headers == {"X-Execution-Id": "r-1", "X-Execution-Mode": "async", "X-Execution-Timeout-Seconds": "5"}
+    assert spec.headers == {
+        "X-Execution-Id": "r-1",
+        "X-Execution-Mode": "async",
+        "X-Execution-Timeout-Seconds": "5",
+    }
     assert spec.json_body == {"input": {"a": 1}}
     stream = build_execute(V1, "wf", None, run_id="r-2", mode="stream", sync_timeout=99)
     assert stream.headers["X-Stream-Response"] == "true" and stream.json_body["stream"] is True

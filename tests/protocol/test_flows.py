@@ -63,7 +63,9 @@ def test_wait_stops_at_timeout_without_cancelling() -> None:
 
 def test_wait_reports_each_status_change_once() -> None:
     seen: list[str] = []
-    flow = flows.wait_for_run(ApiVersion.V2, "wf", "r1", poll_interval=5, on_status=lambda r, _: seen.append(r.status))
+    flow = flows.wait_for_run(
+        ApiVersion.V2, "wf", "r1", poll_interval=5, on_status=lambda r, _: seen.append(r.status)
+    )
     next(flow)
     for status in ["queued", "running", "running"]:
         assert isinstance(flow.send(ok(run_body(status))), Sleep)

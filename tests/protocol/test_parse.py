@@ -44,9 +44,17 @@ def answer(status: int, body: Any, headers: dict[str, str] | None = None, attemp
 
 @pytest.mark.parametrize(
     ("word", "status"),
-    [("pending", "queued"), ("queued", "queued"), ("processing", "running"), ("redacting", "running"),
-     ("paused", "paused"), ("completed", "completed"), ("failed", "failed"), ("cancelled", "cancelled"),
-     ("teleporting", "unknown")],
+    [
+        ("pending", "queued"),
+        ("queued", "queued"),
+        ("processing", "running"),
+        ("redacting", "running"),
+        ("paused", "paused"),
+        ("completed", "completed"),
+        ("failed", "failed"),
+        ("cancelled", "cancelled"),
+        ("teleporting", "unknown"),
+    ],
 )
 def test_every_sim_status_word_maps_into_one_vocabulary(word: str, status: str) -> None:
     assert RunStatus.from_sim(word).value == status
@@ -54,17 +62,35 @@ def test_every_sim_status_word_maps_into_one_vocabulary(word: str, status: str) 
 
 def test_only_completed_is_success_and_unknown_is_not_terminal() -> None:
     assert [s for s in RunStatus if s.is_success] == [RunStatus.COMPLETED]
-    assert {s for s in RunStatus if s.is_terminal} == {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}
+    assert {s for s in RunStatus if s.is_terminal} == {
+        RunStatus.COMPLETED,
+        RunStatus.FAILED,
+        RunStatus.CANCELLED,
+    }
 
 
 @pytest.mark.parametrize(
     ("status", "body", "error", "code"),
     [
-        (401, {"error": {"code": "UNAUTHORIZED", "message": "Invalid API key"}}, SimAuthError, "UNAUTHORIZED"),
+        (
+            401,
+            {"error": {"code": "UNAUTHORIZED", "message": "Invalid API key"}},
+            SimAuthError,
+            "UNAUTHORIZED",
+        ),
         (402, {"error": "Usage limit exceeded"}, SimUsageLimitError, "USAGE_LIMIT_EXCEEDED"),
-        (403, {"error": {"code": "FORBIDDEN", "message": "no", "details": {"code": "WORKFLOW_NOT_DEPLOYED"}}},
-         SimNotDeployedError, "WORKFLOW_NOT_DEPLOYED"),
-        (404, {"error": "Workflow not found", "code": "WORKFLOW_NOT_FOUND"}, SimNotFoundError, "WORKFLOW_NOT_FOUND"),
+        (
+            403,
+            {"error": {"code": "FORBIDDEN", "message": "no", "details": {"code": "WORKFLOW_NOT_DEPLOYED"}}},
+            SimNotDeployedError,
+            "WORKFLOW_NOT_DEPLOYED",
+        ),
+        (
+            404,
+            {"error": "Workflow not found", "code": "WORKFLOW_NOT_FOUND"},
+            SimNotFoundError,
+            "WORKFLOW_NOT_FOUND",
+        ),
         (500, {"error": {"code": "INTERNAL_ERROR", "message": "boom"}}, SimServerError, "INTERNAL_ERROR"),
         (418, {"error": "teapot"}, SimApiError, "EXECUTION_ERROR"),
     ],
@@ -90,13 +116,17 @@ def test_409_knows_whether_our_own_resend_hit_it() -> None:
         raise_for_response(EXEC_V2, answer(409, {"error": {"code": "CONFLICT", "message": "taken"}}))
     assert not first.value.after_resend and first.value.run_id == "r1"
     with pytest.raises(SimConflictError) as resent:
-        raise_for_response(EXEC_V2, answer(409, {"error": "taken", "code": "EXECUTION_ID_CONFLICT"}, attempt=2))
+        raise_for_response(
+            EXEC_V2, answer(409, {"error": "taken", "code": "EXECUTION_ID_CONFLICT"}, attempt=2)
+        )
     assert resent.value.after_resend
 
 
 def test_429_carries_retry_after_in_seconds() -> None:
     with pytest.raises(SimRateLimitError) as caught:
-        raise_for_response(GET, answer(429, {"error": {"code": "RATE_LIMITED", "message": "slow"}}, {"Retry-After": "7"}))
+        raise_for_response(
+            GET, answer(429, {"error": {"code": "RATE_LIMITED", "message": "slow"}}, {"Retry-After": "7"})
+        )
     assert caught.value.retry_after == 7.0 and caught.value.code == "RATE_LIMITED"
     with pytest.raises(SimRateLimitError) as v1:
         raise_for_response(EXEC_V1, answer(429, {"error": "Rate limit exceeded. Please try again later."}))
@@ -133,13 +163,27 @@ def test_non_json_success_is_invalid_json() -> None:
 
 
 def test_v2_results_sync_failed_and_async() -> None:
-    done = answer(200, {"data": {"runId": "r1", "workflowId": "wf", "status": "completed", "output": {"x": 1},
-                                 "durationMs": 12}})
+    done = answer(
+        200,
+        {
+            "data": {
+                "runId": "r1",
+                "workflowId": "wf",
+                "status": "completed",
+                "output": {"x": 1},
+                "durationMs": 12,
+            }
+        },
+    )
     run = parse_execute(EXEC_V2, done, "wf")
     assert (run.status, run.output, run.duration_ms) == (RunStatus.COMPLETED, {"x": 1}, 12.0)
-    failed = answer(200, {"data": {"runId": "r1", "status": "failed", "error": {"message": "t", "code": "TIMEOUT"}}})
+    failed = answer(
+        200, {"data": {"runId": "r1", "status": "failed", "error": {"message": "t", "code": "TIMEOUT"}}}
+    )
     assert parse_execute(EXEC_V2, failed, "wf").error.code == "TIMEOUT"  # type: ignore[union-attr]
-    queued = parse_execute(EXEC_V2, answer(202, {"data": {"runId": "r1", "statusUrl": "http://x/runs/r1"}}), "wf")
+    queued = parse_execute(
+        EXEC_V2, answer(202, {"data": {"runId": "r1", "statusUrl": "http://x/runs/r1"}}), "wf"
+    )
     assert queued.status is RunStatus.QUEUED and queued.status_url == "http://x/runs/r1"
 
 
@@ -150,8 +194,12 @@ def test_v1_paused_result_carries_resume_info() -> None:
 
 
 def test_completed_job_whose_workflow_failed_is_failed() -> None:
-    body = {"success": True, "taskId": "j1", "status": "completed",
-            "output": {"success": False, "executionId": "r1", "output": {}, "error": "bad"}}
+    body = {
+        "success": True,
+        "taskId": "j1",
+        "status": "completed",
+        "output": {"success": False, "executionId": "r1", "output": {}, "error": "bad"},
+    }
     run = parse_job(answer(200, body), "j1", "wf")
     assert run.status is RunStatus.FAILED and run.run_id == "r1" and run.job_id == "j1"
     old = parse_job(answer(200, {"success": True, "taskId": "j1", "status": "queued"}), "j1", "wf", "r9")
@@ -173,8 +221,14 @@ def test_retry_after_http_date_and_reset_fallback() -> None:
 
 
 def test_rate_limit_info_from_headers() -> None:
-    info = parse_rate_limit({"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "3",
-                             "X-RateLimit-Reset": "2026-11-23T12:01:00Z"}, now=NOW)
+    info = parse_rate_limit(
+        {
+            "X-RateLimit-Limit": "100",
+            "X-RateLimit-Remaining": "3",
+            "X-RateLimit-Reset": "2026-11-23T12:01:00Z",
+        },
+        now=NOW,
+    )
     assert info is not None and (info.limit, info.remaining) == (100, 3)
     assert info.reset_at == datetime(2026, 11, 23, 12, 1, tzinfo=UTC)
     assert parse_rate_limit({}) is None

@@ -12,7 +12,9 @@ def test_chunks_final_and_done() -> None:
     chunk = parse_stream_data(json.dumps({"blockId": "agent1", "chunk": "Hel"}))
     assert chunk and (chunk.kind, chunk.block_id, chunk.chunk) == ("chunk", "agent1", "Hel")
     final = parse_stream_data(json.dumps({"event": "final", "data": {"success": True, "output": {"a": 1}}}))
-    assert final and final.kind == "final" and final.output == {"a": 1} and final.status is RunStatus.COMPLETED
+    assert (
+        final and final.kind == "final" and final.output == {"a": 1} and final.status is RunStatus.COMPLETED
+    )
     assert parse_stream_data('"[DONE]"').kind == "done"  # type: ignore[union-attr]
     assert parse_stream_data("[DONE]").kind == "done"  # type: ignore[union-attr]
 

@@ -1,0 +1,130 @@
+"""The trigger that waits for a Sim run in the triggerer, so no worker slot is held."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_sim.events import error_event, run_event
+from airflow_provider_sim.exceptions import SimConfigurationError, SimError
+from airflow_provider_sim.hooks.sim_async import SimAsyncHook
+from airflow_provider_sim.protocol.build import check_run_id, check_workflow_id
+from airflow_provider_sim.protocol.models import RunStatus
+
+
+class SimRunTrigger(BaseTrigger):
+    """Poll a Sim run until it finishes (or pauses), then fire one event.
+
+    Everything it needs is in its arguments, all JSON primitives, so a restarted triggerer resumes
+    the wait from the run id alone and never starts a run. The API key is not among them: the
+    trigger reads the connection itself, with Airflow's async-safe lookup.
+
+    :param workflow_id: the workflow the run belongs to.
+    :param run_id: the run to wait for (v2 run id / v1 execution id).
+    :param sim_conn_id: the Airflow connection to Sim.
+    :param job_id: v1 only: the async job id, if the run was started as a v1 job.
+    :param poll_interval: seconds between status reads.
+    :param end_time: absolute deadline (Unix epoch seconds); ``None`` waits without limit. An
+        absolute time survives triggerer restarts, unlike a duration.
+    :param cancel_on_timeout: cancel the run on Sim when the deadline passes.
+    :param return_on_pause: fire when the run pauses for human input, instead of waiting on.
+    """
+
+    def __init__(
+        self,
+        *,
+        workflow_id: str,
+        run_id: str,
+        sim_conn_id: str,
+        job_id: str | None = None,
+        poll_interval: float = 5.0,
+        end_time: float | None = None,
+        cancel_on_timeout: bool = True,
+        return_on_pause: bool = False,
+    ) -> None:
+        super().__init__()
+        self.workflow_id = check_workflow_id(workflow_id)
+        self.run_id = check_run_id(run_id)
+        self.job_id = check_run_id(job_id, name="job_id") if job_id is not None else None
+        if not isinstance(sim_conn_id, str) or not sim_conn_id:
+            raise SimConfigurationError(f"sim_conn_id must be a connection id string, got {sim_conn_id!r}.")
+        self.sim_conn_id = sim_conn_id
+        if (
+            isinstance(poll_interval, bool)
+            or not isinstance(poll_interval, int | float)
+            or not poll_interval > 0
+        ):
+            raise SimConfigurationError(
+                f"poll_interval must be a positive number of seconds, got {poll_interval!r}."
+            )
+        self.poll_interval = float(poll_interval)
+        if end_time is not None and (
+            isinstance(end_time, bool) or not isinstance(end_time, int | float) or not math.isfinite(end_time)
+        ):
+            raise SimConfigurationError(
+                "end_time must be an absolute Unix timestamp in seconds (e.g. time.time() + 3600), "
+                f"got {end_time!r}."
+            )
+        self.end_time = float(end_time) if end_time is not None else None
+        self.cancel_on_timeout = bool(cancel_on_timeout)
+        self.return_on_pause = bool(return_on_pause)
+        json.dumps(self.serialize()[1])  # kwargs must stay JSON primitives; fail here, in the worker
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Classpath (derived from the class) and JSON-primitive kwargs."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "workflow_id": self.workflow_id,
+                "run_id": self.run_id,
+                "sim_conn_id": self.sim_conn_id,
+                "job_id": self.job_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "cancel_on_timeout": self.cancel_on_timeout,
+                "return_on_pause": self.return_on_pause,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll with one HTTP client for the trigger's whole life; fire exactly one event."""
+        async with SimAsyncHook(self.sim_conn_id) as hook:
+            last_status: RunStatus | None = None
+            while True:
+                try:
+                    run = await hook.get_run(self.workflow_id, self.run_id, job_id=self.job_id)
+                except SimError as err:
+                    yield TriggerEvent(error_event(self.workflow_id, self.run_id, err))
+                    return
+                if run.status is not last_status:
+                    self.log.info("Sim run %s is %s", self.run_id, run.status.value)
+                    last_status = run.status
+                if run.status.is_terminal or (self.return_on_pause and run.status is RunStatus.PAUSED):
+                    yield TriggerEvent(run_event(run))
+                    return
+                remaining = None if self.end_time is None else self.end_time - time.time()
+                if remaining is not None and remaining <= 0:
+                    yield TriggerEvent(await self._time_out(hook))
+                    return
+                await asyncio.sleep(
+                    self.poll_interval if remaining is None else min(self.poll_interval, remaining)
+                )
+
+    async def _time_out(self, hook: SimAsyncHook) -> dict[str, Any]:
+        message = f"Sim run {self.run_id} did not finish before the operator's timeout"
+        if self.cancel_on_timeout:
+            try:
+                result = await hook.cancel_run(self.workflow_id, self.run_id)
+                message += (
+                    "; cancelled it on Sim" if result.cancelled else f"; not cancelled ({result.reason})"
+                )
+            except SimError as err:
+                message += f"; cancelling it failed: {err}"
+        self.log.warning(message)
+        return error_event(self.workflow_id, self.run_id, SimError(message, code="TIMEOUT"), timed_out=True)
