@@ -24,6 +24,15 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": [{"integration-name": "Sim", "python-modules": ["airflow_provider_sim.hooks.sim"]}],
+        "hooks": [
+            {
+                "integration-name": "Sim",
+                "python-modules": ["airflow_provider_sim.hooks.sim", "airflow_provider_sim.hooks.sim_async"],
+            }
+        ],
+        "operators": [{"integration-name": "Sim", "python-modules": ["airflow_provider_sim.operators.sim"]}],
+        "sensors": [{"integration-name": "Sim", "python-modules": ["airflow_provider_sim.sensors.sim"]}],
+        "triggers": [{"integration-name": "Sim", "python-modules": ["airflow_provider_sim.triggers.sim"]}],
         "connection-types": [declarative_connection_type(HOOK_CLASS_NAME)],
+        "extra-links": ["airflow_provider_sim.links.SimRunLink"],
     }

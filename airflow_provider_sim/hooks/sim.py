@@ -321,9 +321,7 @@ class SimHook(BaseHook):
 
     def get_job(self, job_id: str) -> SimRun:
         """Read a legacy async job (``/api/jobs/{job_id}``), whatever the connection's API version."""
-        from airflow_provider_sim.protocol.models import ApiVersion
-
-        return self._drive(flows.get_run(ApiVersion.V1, "", job_id, job_id=job_id))
+        return self._drive(flows.get_run(self.settings.api_version, "", job_id, job_id=job_id))
 
     def wait_for_run(
         self,

@@ -292,3 +292,13 @@ def build_get_workflow(workflow_id: str) -> RequestSpec:
 def build_usage_limits() -> RequestSpec:
     """``GET /api/users/me/usage-limits``: cheap, authenticated, and a good connection test."""
     return RequestSpec("GET", "/api/users/me/usage-limits")
+
+
+def run_logs_url(base_url: str, workspace_id: str, run_id: str) -> str:
+    """The page in Sim's web app that shows a run's logs."""
+    return f"{base_url}/workspace/{_segment(workspace_id)}/logs?executionId={quote(run_id, safe='')}"
+
+
+def resume_page_url(base_url: str, workflow_id: str, run_id: str) -> str:
+    """The page where a person answers a run paused for human input."""
+    return f"{base_url}/resume/{_segment(workflow_id)}/{_segment(run_id)}"

@@ -66,8 +66,8 @@ def get_run(
     include_output: bool = True,
     selected_outputs: Sequence[str] | None = None,
 ) -> Flow[SimRun]:
-    """Read a run: v2 run, v1 job (when ``job_id`` is known) or v1 execution."""
-    if api is ApiVersion.V1 and job_id:
+    """Read a run: a legacy job when ``job_id`` is given, else a v2 run or a v1 execution."""
+    if job_id:
         response = yield build_get_job(job_id)
         return parse_job(response, job_id, workflow_id, run_id)
     spec = build_get_run(

@@ -25,10 +25,10 @@ class SimRunTrigger(BaseTrigger):
     the wait from the run id alone and never starts a run. The API key is not among them: the
     trigger reads the connection itself, with Airflow's async-safe lookup.
 
-    :param workflow_id: the workflow the run belongs to.
-    :param run_id: the run to wait for (v2 run id / v1 execution id).
     :param sim_conn_id: the Airflow connection to Sim.
-    :param job_id: v1 only: the async job id, if the run was started as a v1 job.
+    :param workflow_id: the workflow the run belongs to (not needed with ``job_id``).
+    :param run_id: the run to wait for (v2 run id / v1 execution id).
+    :param job_id: a legacy async job id (``/api/jobs/{id}``), instead of or besides the run id.
     :param poll_interval: seconds between status reads.
     :param end_time: absolute deadline (Unix epoch seconds); ``None`` waits without limit. An
         absolute time survives triggerer restarts, unlike a duration.
@@ -39,9 +39,9 @@ class SimRunTrigger(BaseTrigger):
     def __init__(
         self,
         *,
-        workflow_id: str,
-        run_id: str,
         sim_conn_id: str,
+        workflow_id: str = "",
+        run_id: str | None = None,
         job_id: str | None = None,
         poll_interval: float = 5.0,
         end_time: float | None = None,
@@ -49,9 +49,13 @@ class SimRunTrigger(BaseTrigger):
         return_on_pause: bool = False,
     ) -> None:
         super().__init__()
-        self.workflow_id = check_workflow_id(workflow_id)
-        self.run_id = check_run_id(run_id)
         self.job_id = check_run_id(job_id, name="job_id") if job_id is not None else None
+        if self.job_id is None and not (workflow_id and run_id):
+            raise SimConfigurationError(
+                "Give workflow_id and run_id of the run to wait for, or the job_id of a v1 job."
+            )
+        self.workflow_id = check_workflow_id(workflow_id) if workflow_id else ""
+        self.run_id = check_run_id(run_id) if run_id else str(self.job_id)
         if not isinstance(sim_conn_id, str) or not sim_conn_id:
             raise SimConfigurationError(f"sim_conn_id must be a connection id string, got {sim_conn_id!r}.")
         self.sim_conn_id = sim_conn_id

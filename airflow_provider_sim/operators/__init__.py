@@ -1,0 +1,1 @@
+"""Operators: :class:`~airflow_provider_sim.operators.sim.SimExecuteWorkflowOperator`."""

@@ -1,0 +1,231 @@
+"""Run a Sim workflow as an Airflow task."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow_provider_sim.connection_form import DEFAULT_CONN_ID
+from airflow_provider_sim.events import run_from_event
+from airflow_provider_sim.exceptions import SimConfigurationError, SimConflictError, SimWaitTimeoutError
+from airflow_provider_sim.hooks.sim import SimHook
+from airflow_provider_sim.links import SimRunLink
+from airflow_provider_sim.operators.runs import (
+    PAUSE_CHOICES,
+    complete,
+    find_previous_run,
+    parse_template_input,
+    publish_run,
+    remember_run,
+    run_id_for_try,
+)
+from airflow_provider_sim.protocol.build import check_timeout, check_workflow_id
+from airflow_provider_sim.protocol.models import RunError, RunStatus, SimRun
+from airflow_provider_sim.triggers.sim import SimRunTrigger
+from airflow_provider_sim.version_compat import BaseOperator, Context, default_deferrable
+
+
+class SimExecuteWorkflowOperator(BaseOperator):
+    """Run a deployed Sim workflow and return its output (XCom ``return_value``).
+
+    Modes: by default the run is started asynchronously and polled from the worker;
+    ``deferrable=True`` waits in the triggerer instead (no worker slot held);
+    ``async_execution=False`` uses Sim's synchronous call; ``stream=True`` writes each streamed
+    chunk to the task log; ``wait_for_completion=False`` starts the run and returns its id.
+
+    Each try names its run with an id derived from the task instance and try number, so a retry
+    re-attaches to a run an earlier try started (if it is still going or completed) instead of
+    starting another, and nothing the hook retries can start a second run.
+
+    XCom keys besides the return value: ``sim_run_id``, ``sim_workflow_id``, ``sim_run_url``
+    (pushed before waiting), ``sim_status``, ``sim_duration_ms``, ``sim_cost`` (when Sim reports it).
+
+    :param workflow_id: the workflow to run (templated).
+    :param input: the workflow input: a dict, any JSON value, or a JSON string rendered from a
+        template (templated).
+    :param sim_conn_id: the ``sim`` connection (templated).
+    :param selected_outputs: block outputs to return, e.g. ``["agent1.content"]`` (templated).
+    :param stream: stream the run (Sim's synchronous call) and log each chunk as it arrives.
+    :param wait_for_completion: wait for the result; ``False`` returns the run id at once.
+    :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``.
+    :param async_execution: start the run asynchronously and poll (default), or use Sim's
+        synchronous call (``False``; Sim caps those at 300 s on free plans, 3,000 s on paid ones).
+    :param poll_interval: seconds between status reads while waiting.
+    :param timeout: seconds to wait for the run; then the run is cancelled and the task fails.
+    :param execution_timeout_seconds: Sim's own cap for the run (async runs, 1-604800).
+    :param check_deployed: check first that the workflow is deployed, and fail with a clear message if not.
+    :param on_pause: when the run pauses for human input: ``"wait"`` (default) until it finishes,
+        ``"succeed"`` with the output so far, or ``"fail"``.
+    """
+
+    template_fields: Sequence[str] = ("workflow_id", "input", "sim_conn_id", "selected_outputs")
+    template_fields_renderers = {"input": "json"}
+    operator_extra_links = (SimRunLink(),)
+    ui_color = "#7c3aed"
+    ui_fgcolor = "#ffffff"
+
+    def __init__(
+        self,
+        *,
+        workflow_id: str,
+        input: Any = None,
+        sim_conn_id: str = DEFAULT_CONN_ID,
+        selected_outputs: Sequence[str] | None = None,
+        stream: bool = False,
+        wait_for_completion: bool = True,
+        deferrable: bool | None = None,
+        async_execution: bool = True,
+        poll_interval: float = 5.0,
+        timeout: float | None = None,
+        execution_timeout_seconds: int | None = None,
+        check_deployed: bool = False,
+        on_pause: str = "wait",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.workflow_id = workflow_id
+        self.input = input
+        self.sim_conn_id = sim_conn_id
+        self.selected_outputs = selected_outputs
+        self.stream = stream
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.async_execution = async_execution
+        self.poll_interval = check_timeout(poll_interval, name="poll_interval")
+        self.timeout = check_timeout(timeout, name="timeout") if timeout is not None else None
+        self.execution_timeout_seconds = execution_timeout_seconds
+        self.check_deployed = check_deployed
+        if on_pause not in PAUSE_CHOICES:
+            raise SimConfigurationError(f"on_pause must be one of {PAUSE_CHOICES}, got {on_pause!r}.")
+        self.on_pause = on_pause
+        if stream and (deferrable or not wait_for_completion):
+            raise SimConfigurationError(
+                "stream=True reads the run's output in the worker as it is produced: it cannot be "
+                "combined with deferrable=True or wait_for_completion=False."
+            )
+        self._run: SimRun | None = None
+
+    @cached_property
+    def hook(self) -> SimHook:
+        """The Sim hook for ``sim_conn_id``."""
+        return SimHook(self.sim_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        """Start (or re-attach to) the run, then wait for it the way the parameters say."""
+        workflow_id = check_workflow_id(self.workflow_id)
+        workflow_input = parse_template_input(self.input)
+        if self.check_deployed and not self.hook.get_deployment_status(workflow_id).is_deployed:
+            raise SimConfigurationError(
+                f"Sim workflow {workflow_id!r} is not deployed: deploy it in Sim (Deploy button) first; "
+                "an API key never runs a draft."
+            )
+        started = time.monotonic()
+        run = find_previous_run(self.hook, context, workflow_id, self.log)
+        if run is None:
+            run_id = run_id_for_try(context, int(context["ti"].try_number))
+            if self.stream:
+                return self._stream(context, workflow_id, workflow_input, run_id)
+            run = self._start(context, workflow_id, workflow_input, run_id)
+        self._run = run
+        publish_run(self.hook, context, run, self.log)
+        if not self.wait_for_completion:
+            return run.run_id
+        if self._is_done(run):
+            return complete(context, run, on_pause=self.on_pause, log=self.log)
+        if self.deferrable:
+            self._defer(run, started)
+        return complete(context, self._wait(run, started), on_pause=self.on_pause, log=self.log)
+
+    def _start(self, context: Context, workflow_id: str, workflow_input: Any, run_id: str) -> SimRun:
+        is_async = self.async_execution or self.deferrable or not self.wait_for_completion
+        self.log.info(
+            "Starting Sim workflow %r as run %s (%s)", workflow_id, run_id, "async" if is_async else "sync"
+        )
+        try:
+            run = self.hook.execute_workflow(
+                workflow_id,
+                workflow_input,
+                run_id=run_id,
+                async_execution=is_async,
+                selected_outputs=self.selected_outputs,
+                execution_timeout_seconds=self.execution_timeout_seconds,
+            )
+        except SimConflictError:  # this very try already started it (e.g. the worker was restarted)
+            run = self.hook.get_run(workflow_id, run_id)
+        remember_run(context, run)
+        return run
+
+    def _stream(self, context: Context, workflow_id: str, workflow_input: Any, run_id: str) -> Any:
+        self.log.info("Streaming Sim workflow %r as run %s", workflow_id, run_id)
+        context["ti"].xcom_push(key="sim_run_id", value=run_id)
+        self._run = SimRun(run_id, workflow_id, RunStatus.RUNNING)
+        result = SimRun(run_id, workflow_id, RunStatus.FAILED)
+        for frame in self.hook.stream_workflow(
+            workflow_id, workflow_input, run_id=run_id, selected_outputs=self.selected_outputs
+        ):
+            if frame.kind == "chunk":
+                self.log.info("[%s] %s", frame.block_id or "stream", frame.chunk)
+            elif frame.kind == "stream_error":
+                self.log.warning("[%s] stream error: %s", frame.block_id or "stream", frame.error)
+            elif frame.kind in ("final", "error"):
+                status = frame.status or (RunStatus.COMPLETED if frame.success else RunStatus.FAILED)
+                error = RunError(frame.error) if frame.error else None
+                result = SimRun(run_id, workflow_id, status, output=frame.output, error=error)
+        return complete(context, result, on_pause=self.on_pause, log=self.log)
+
+    def _is_done(self, run: SimRun) -> bool:
+        return run.status.is_terminal or (run.status is RunStatus.PAUSED and self.on_pause != "wait")
+
+    def _remaining(self, started: float) -> float | None:
+        return None if self.timeout is None else max(self.timeout - (time.monotonic() - started), 0.0)
+
+    def _wait(self, run: SimRun, started: float) -> SimRun:
+        try:
+            return self.hook.wait_for_run(
+                run.workflow_id,
+                run.run_id,
+                job_id=run.job_id,
+                poll_interval=self.poll_interval,
+                timeout=self._remaining(started),
+                return_on_pause=self.on_pause != "wait",
+            )
+        except SimWaitTimeoutError:
+            self._cancel("the operator's timeout passed")
+            raise
+
+    def _defer(self, run: SimRun, started: float) -> None:
+        remaining = self._remaining(started)
+        self.defer(
+            trigger=SimRunTrigger(
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+                sim_conn_id=self.sim_conn_id,
+                job_id=run.job_id,
+                poll_interval=self.poll_interval,
+                end_time=time.time() + remaining if remaining is not None else None,
+                cancel_on_timeout=True,
+                return_on_pause=self.on_pause != "wait",
+            ),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: validate its event, then finish like the non-deferred path."""
+        run = run_from_event(event)
+        return complete(context, run, on_pause=self.on_pause, log=self.log)
+
+    def _cancel(self, why: str) -> None:
+        run = self._run
+        if run is None or run.status.is_terminal:
+            return
+        try:
+            result = self.hook.cancel_run(run.workflow_id, run.run_id)
+            self.log.info("Cancelled Sim run %s (%s): %s", run.run_id, why, result.reason or "cancelled")
+        except Exception as err:  # best effort: the task is ending either way
+            self.log.warning("Could not cancel Sim run %s (%s): %s", run.run_id, why, err)
+
+    def on_kill(self) -> None:
+        """The task was killed, timed out or marked failed while running in the worker: cancel the run."""
+        self._cancel("the task was killed")

@@ -1,0 +1,1 @@
+"""Sensors: :class:`~airflow_provider_sim.sensors.sim.SimJobSensor`."""
