@@ -234,18 +234,13 @@ def build_get_run(
     selected_outputs: Sequence[str] | None = None,
 ) -> RequestSpec:
     """Read a run: v2 ``GET .../runs/{runId}``, v1 ``GET .../executions/{executionId}``."""
-    run_segment = _segment(check_run_id(run_id))
-    if api is ApiVersion.V1:
-        return RequestSpec(
-            "GET", f"{_workflow_path(api, workflow_id)}/executions/{run_segment}", api_version=api
-        )
+    collection = "executions" if api is ApiVersion.V1 else "runs"
+    path = f"{_workflow_path(api, workflow_id)}/{collection}/{_segment(check_run_id(run_id))}"
     params = {"includeOutput": "true" if include_output else "false"}
     outputs = _check_selected_outputs(selected_outputs)
     if outputs:
         params["selectedOutputs"] = ",".join(outputs)
-    return RequestSpec(
-        "GET", f"{_workflow_path(api, workflow_id)}/runs/{run_segment}", params=params, api_version=api
-    )
+    return RequestSpec("GET", path, params=params, api_version=api)
 
 
 def build_get_job(job_id: str) -> RequestSpec:

@@ -170,4 +170,7 @@ def execute(
                 selected_outputs=selected_outputs,
             )
         )
-    return parse_execute(spec, response, workflow_id)
+    run = parse_execute(spec, response, workflow_id)
+    if run.status is RunStatus.PAUSED and run.paused is None:  # v2's execute answer omits where it waits
+        run = yield from get_run(api, workflow_id, run.run_id, selected_outputs=selected_outputs)
+    return run
