@@ -18,8 +18,9 @@ ConnFactory = Callable[..., str]
 def sim_conn(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> Iterator[ConnFactory]:
     """Define a connection as ``AIRFLOW_CONN_<ID>`` JSON; returns its conn id."""
 
-    def define(conn_id: str = "sim_default", *, password: str | None = None, host: str | None = None,
-               **extra: Any) -> str:
+    def define(
+        conn_id: str = "sim_default", *, password: str | None = None, host: str | None = None, **extra: Any
+    ) -> str:
         value = {
             "conn_type": "sim",
             "host": emulator.base_url if host is None else host,

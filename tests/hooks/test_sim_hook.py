@@ -11,8 +11,9 @@ from airflow_provider_sim.hooks.sim import SimHook
 from airflow_provider_sim.protocol.models import RunStatus
 
 
-def test_sync_execute_returns_the_output_and_names_the_run(hook: SimHook, emulator: EmulatorHandle,
-                                                           api_version: str) -> None:
+def test_sync_execute_returns_the_output_and_names_the_run(
+    hook: SimHook, emulator: EmulatorHandle, api_version: str
+) -> None:
     run = hook.execute_workflow("echo", {"question": "hi"}, run_id="my-run-1")
     assert (run.status, run.output, run.run_id) == (RunStatus.COMPLETED, {"question": "hi"}, "my-run-1")
     [received] = emulator.control.requests_received()
@@ -92,7 +93,9 @@ def test_deployment_status_and_validate(hook: SimHook) -> None:
     assert not hook.validate_workflow("no-such-workflow")
 
 
-def test_usage_limits_and_rate_limit_headers(hook: SimHook, emulator: EmulatorHandle, api_version: str) -> None:
+def test_usage_limits_and_rate_limit_headers(
+    hook: SimHook, emulator: EmulatorHandle, api_version: str
+) -> None:
     emulator.control.settings(rate_limit_sync=120, rate_limit_async=600)
     limits = hook.get_usage_limits()
     assert limits.sync is not None and limits.sync.requests_per_minute == 120

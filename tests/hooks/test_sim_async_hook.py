@@ -1,0 +1,54 @@
+"""SimAsyncHook: the same flows over httpx, with the connection read through the async-safe API."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_sim.emulator.control import EmulatorHandle
+from airflow_provider_sim.exceptions import SimAuthError, SimNotFoundError
+from airflow_provider_sim.hooks.sim import SimHook
+from airflow_provider_sim.hooks.sim_async import SimAsyncHook
+from airflow_provider_sim.protocol.models import RunStatus
+from tests.hooks.conftest import ConnFactory
+
+
+async def test_reads_and_cancels_like_the_sync_hook(sim_conn: ConnFactory, api_version: str) -> None:
+    conn_id = sim_conn(api_version=api_version)
+    queued = SimHook(conn_id).execute_workflow("sleep", {"seconds": 30}, async_execution=True)
+    async with SimAsyncHook(conn_id) as hook:
+        run = await hook.get_run("sleep", queued.run_id, job_id=queued.job_id)
+        assert run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+        assert (await hook.cancel_run("sleep", queued.run_id)).cancelled
+        assert (await hook.get_run("sleep", queued.run_id)).status is RunStatus.CANCELLED
+        assert not (await hook.cancel_run("sleep", queued.run_id)).cancelled
+
+
+async def test_errors_and_retries_match_the_sync_side(
+    sim_conn: ConnFactory, emulator: EmulatorHandle
+) -> None:
+    async with SimAsyncHook(sim_conn(retry_initial_delay=0.05)) as hook:
+        with pytest.raises(SimNotFoundError):
+            await hook.get_run("echo", "missing-run")
+        emulator.control.add_fault(
+            "/api/v2/workflows/echo/runs/*",
+            "status",
+            status=503,
+            headers={"Retry-After": "0"},
+            body={"error": {"code": "SERVICE_UNAVAILABLE"}},
+        )
+        run = SimHook(sim_conn()).execute_workflow("echo", {"a": 1})
+        assert (await hook.get_run("echo", run.run_id)).output == {"a": 1}
+    async with SimAsyncHook(sim_conn("sim_bad", password="sk-sim-bad")) as bad:
+        with pytest.raises(SimAuthError):
+            await bad.get_run("echo", run.run_id)
+
+
+async def test_one_client_for_the_hooks_life(sim_conn: ConnFactory) -> None:
+    hook = SimAsyncHook(sim_conn())
+    async with hook:
+        run = SimHook(sim_conn()).execute_workflow("echo", {})
+        await hook.get_run("echo", run.run_id)
+        client = hook._client
+        await hook.get_run("echo", run.run_id)
+        assert hook._client is client and client is not None
+    assert hook._client is None

@@ -1,0 +1,109 @@
+"""Backoff against a server that really answers 429, and resends that never run a workflow twice."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from airflow_provider_sim.emulator.control import EmulatorHandle
+from airflow_provider_sim.exceptions import SimRateLimitError
+from airflow_provider_sim.hooks.sim import SimHook
+from airflow_provider_sim.protocol.models import RunStatus
+from tests.hooks.conftest import ConnFactory
+
+
+def execute_path(api_version: str, workflow_id: str = "echo") -> str:
+    return (
+        f"/api/v2/workflows/{workflow_id}/execute"
+        if api_version == "v2"
+        else f"/api/workflows/{workflow_id}/execute"
+    )
+
+
+def test_429_retry_after_is_honoured_by_the_clock(
+    hook: SimHook, emulator: EmulatorHandle, api_version: str
+) -> None:
+    emulator.control.add_fault(
+        execute_path(api_version),
+        "status",
+        status=429,
+        headers={"Retry-After": "1"},
+        body={"error": "Rate limit exceeded. Please try again later."},
+    )
+    started = time.monotonic()
+    run = hook.execute_workflow("echo", {"n": 1})
+    elapsed = time.monotonic() - started
+    assert run.status is RunStatus.COMPLETED
+    assert 1.0 <= elapsed < 3.0
+    assert len(emulator.control.requests_received()) == 2
+    assert len(emulator.control.executions()) == 1
+
+
+def test_real_token_bucket_429_is_ridden_out(sim_conn: ConnFactory, emulator: EmulatorHandle) -> None:
+    emulator.control.settings(rate_limit_sync=60, rate_limit_burst=1)  # one token, refilled each second
+    hook = SimHook(sim_conn(api_version="v2"))
+    started = time.monotonic()
+    runs = [hook.execute_workflow("echo", {"n": n}) for n in range(2)]
+    assert [r.status for r in runs] == [RunStatus.COMPLETED] * 2
+    assert time.monotonic() - started >= 0.5
+    statuses = [r.get("status") for r in emulator.control.requests_received()]
+    assert len(emulator.control.executions()) == 2
+    assert len(statuses) >= 3  # at least one real 429 was answered and retried
+
+
+def test_v1_429_without_headers_backs_off_then_gives_up(
+    sim_conn: ConnFactory, emulator: EmulatorHandle
+) -> None:
+    emulator.control.add_fault(
+        execute_path("v1"),
+        "status",
+        status=429,
+        times=5,
+        body={"error": "Rate limit exceeded. Please try again later."},
+    )
+    hook = SimHook(sim_conn(api_version="v1", max_retries=2, retry_initial_delay=0.05, retry_max_delay=0.1))
+    with pytest.raises(SimRateLimitError) as caught:
+        hook.execute_workflow("echo", {})
+    assert caught.value.retry_after is None
+    assert len(emulator.control.requests_received()) == 3
+    assert emulator.control.executions() == []
+
+
+@pytest.mark.parametrize("fault", ["delay", "reset"])
+def test_unknown_outcome_is_resent_under_the_same_id_and_runs_once(
+    sim_conn: ConnFactory, emulator: EmulatorHandle, api_version: str, fault: str
+) -> None:
+    hook = SimHook(sim_conn(api_version=api_version, retry_initial_delay=0.05), sync_timeout=0.5)
+    emulator.control.add_fault(
+        execute_path(api_version), fault, when="after", seconds=2.0 if fault == "delay" else None
+    )
+    run = hook.execute_workflow("echo", {"only": "once"}, run_id="unknown-outcome")
+    assert run.status is RunStatus.COMPLETED and run.output == {"only": "once"}
+    executions = emulator.control.executions()
+    assert [e["id"] for e in executions] == ["unknown-outcome"]
+    execute_requests = [r for r in emulator.control.requests_received() if r["path"].endswith("/execute")]
+    assert len(execute_requests) == 2
+
+
+def test_async_enqueue_ambiguous_503_is_resent_and_runs_once(
+    sim_conn: ConnFactory, emulator: EmulatorHandle
+) -> None:
+    hook = SimHook(sim_conn(api_version="v2", retry_initial_delay=0.05))
+    body = {
+        "error": {
+            "code": "SERVICE_UNAVAILABLE",
+            "message": "enqueue outcome unknown",
+            "details": {"code": "ASYNC_ENQUEUE_AMBIGUOUS", "runId": "amb-1"},
+        }
+    }
+    emulator.control.add_fault(execute_path("v2"), "status", when="after", status=503, body=body)
+    run = hook.execute_workflow("echo", {"x": 1}, run_id="amb-1", async_execution=True)
+    assert run.run_id == "amb-1" and run.status is not RunStatus.FAILED
+    assert [e["id"] for e in emulator.control.executions()] == ["amb-1"]
+
+
+def test_reads_are_retried_on_gateway_errors(hook: SimHook, emulator: EmulatorHandle) -> None:
+    emulator.control.add_fault("/api/users/me/usage-limits", "html", status=502)
+    assert hook.get_usage_limits().sync is not None
+    assert len(emulator.control.requests_received()) == 2
