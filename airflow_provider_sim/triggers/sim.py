@@ -32,7 +32,9 @@ class SimRunTrigger(BaseTrigger):
     :param poll_interval: seconds between status reads.
     :param end_time: absolute deadline (Unix epoch seconds); ``None`` waits without limit. An
         absolute time survives triggerer restarts, unlike a duration.
-    :param cancel_on_timeout: cancel the run on Sim when the deadline passes.
+    :param cancel_on_timeout: cancel the run on Sim when the deadline passes, and (Airflow 3.3+) when
+        the deferred task is marked failed or success, or cleared. Set by the operator, which started
+        the run; not by the sensor, which only watches one.
     :param return_on_pause: fire when the run pauses for human input, instead of waiting on.
     """
 
@@ -132,3 +134,21 @@ class SimRunTrigger(BaseTrigger):
                 message += f"; cancelling it failed: {err}"
         self.log.warning(message)
         return error_event(self.workflow_id, self.run_id, SimError(message, code="TIMEOUT"), timed_out=True)
+
+    async def on_kill(self) -> None:
+        """Airflow 3.3+ calls this when the deferred task is marked failed/success or cleared (not on
+        a triggerer restart): cancel the run, best effort."""
+        if not self.cancel_on_timeout:
+            return
+        try:
+            async with SimAsyncHook(self.sim_conn_id) as hook:
+                result = await hook.cancel_run(self.workflow_id, self.run_id)
+            self.log.info(
+                "Task stopped while deferred: Sim run %s %s",
+                self.run_id,
+                "cancelled" if result.cancelled else f"not cancelled ({result.reason})",
+            )
+        except SimError as err:
+            self.log.warning(
+                "Task stopped while deferred; cancelling Sim run %s failed: %s", self.run_id, err
+            )
