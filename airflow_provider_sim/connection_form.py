@@ -107,30 +107,30 @@ def declarative_connection_type(hook_class_name: str) -> dict[str, Any]:
 
 
 def connection_form_widgets() -> dict[str, Any]:
-    """wtforms fields for Airflow < 3.2, which builds the form from the hook's classmethod."""
-    from wtforms import FloatField, IntegerField, SelectField, StringField
-    from wtforms.validators import NumberRange, Optional
+    """wtforms fields for Airflow < 3.2, which builds the form from the hook's classmethod.
+
+    Airflow accepts only String, Integer, Password and Boolean fields there, so choices and
+    decimals are strings with validators.
+    """
+    from wtforms import IntegerField, StringField
+    from wtforms.validators import AnyOf, NumberRange, Optional, Regexp
 
     try:  # the classic (FAB) web UI styles fields with this widget; the React UI ignores it
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, Select2Widget
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 
-        text_widget: dict[str, Any] = {"widget": BS3TextFieldWidget()}
-        select_widget: dict[str, Any] = {"widget": Select2Widget()}
+        widget: dict[str, Any] = {"widget": BS3TextFieldWidget()}
     except ImportError:
-        text_widget = select_widget = {}
+        widget = {}
 
     widgets: dict[str, Any] = {}
     for field in EXTRA_FIELDS:
-        common = {"description": field.description, "default": field.default}
-        if field.choices:
-            choices = [(choice, choice) for choice in field.choices]
-            widgets[field.name] = SelectField(field.label, choices=choices, **common, **select_widget)
-        elif field.kind is int:
-            validators = [Optional(), NumberRange(min=0)]
-            widgets[field.name] = IntegerField(field.label, validators=validators, **common, **text_widget)
+        common = {"description": field.description, "default": field.default, **widget}
+        if field.kind is int:
+            widgets[field.name] = IntegerField(field.label, [Optional(), NumberRange(min=0)], **common)
+        elif field.choices:
+            widgets[field.name] = StringField(field.label, [Optional(), AnyOf(field.choices)], **common)
         elif field.kind is float:
-            validators = [Optional(), NumberRange(min=0)]
-            widgets[field.name] = FloatField(field.label, validators=validators, **common, **text_widget)
+            widgets[field.name] = StringField(field.label, [Optional(), Regexp(r"^\d+(\.\d+)?$")], **common)
         else:
-            widgets[field.name] = StringField(field.label, **common, **text_widget)
+            widgets[field.name] = StringField(field.label, **common)
     return widgets

@@ -1,0 +1,30 @@
+"""A local, Sim-compatible HTTP server (the "emulator") for tests, benchmarks and demos.
+
+It speaks both generations of Sim's API as ``CONTRACT.md`` describes them — v1
+(``/api/workflows/{id}/execute``, ``/api/jobs/{jobId}``, executions, resume, status, usage
+limits) and v2 (``/api/v2/workflows/{id}/...``) — with API-key auth, client-chosen run ids,
+sync/async/streamed runs, rate limits and preloaded workflows (``echo``, ``sleep``, ``fail``,
+``stream``, ``approval``, ``undeployed``; see :mod:`.workflows`). Runs execute concurrently as
+asyncio tasks inside the server.
+
+Start it with ``python -m airflow_provider_sim.emulator --port 0 --api-key KEY`` (or
+``sim-emulator``), from Python with :class:`EmulatorProcess`, or in-process with
+:func:`airflow_provider_sim.emulator.app.create_app` / the httpx transports in :mod:`.transport`.
+
+Control endpoints (no API key; never logged, never faulted; client: :class:`EmulatorControl`):
+
+- ``GET  /_emulator/health``      — ``{"status": "ok"}``
+- ``GET  /_emulator/executions``  — every run started since the last reset, in start order
+- ``GET  /_emulator/requests``    — every API request received (API key redacted)
+- ``GET  /_emulator/faults``      — faults still queued
+- ``POST /_emulator/faults``      — queue faults for the next matching requests (see :mod:`.faults`)
+- ``POST /_emulator/reset``       — clear runs, logs, faults and buckets; restore startup settings
+- ``GET|POST /_emulator/settings`` — read or change rate limits, burst, usage-limit flag,
+  sync timeout, v2 switch, async queue delay
+"""
+
+from airflow_provider_sim.emulator.config import EmulatorConfig, EmulatorSettings
+from airflow_provider_sim.emulator.control import EmulatorControl
+from airflow_provider_sim.emulator.process import EmulatorProcess, EmulatorStartError
+
+__all__ = ["EmulatorConfig", "EmulatorControl", "EmulatorProcess", "EmulatorSettings", "EmulatorStartError"]

@@ -1,0 +1,91 @@
+"""The control API under ``/_emulator/``: no API key, never logged, never faulted."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from airflow_provider_sim.emulator.faults import parse_fault
+from airflow_provider_sim.emulator.messages import (
+    EmulatorRequest,
+    EmulatorResponse,
+    json_response,
+    parse_json_body,
+)
+from airflow_provider_sim.emulator.routing import Route
+from airflow_provider_sim.emulator.views import execution_log_entry
+
+if TYPE_CHECKING:
+    from airflow_provider_sim.emulator.core import Emulator
+
+
+def _bad_request(message: str) -> EmulatorResponse:
+    return json_response(400, {"error": message})
+
+
+async def health(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``GET /_emulator/health``: ``{"status": "ok"}`` once the server answers."""
+    return json_response(200, {"status": "ok"})
+
+
+async def executions(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``GET /_emulator/executions``: every run started since the last reset, in start order."""
+    return json_response(200, {"executions": [execution_log_entry(run) for run in em.store.all()]})
+
+
+async def requests_received(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``GET /_emulator/requests``: every API request received since the last reset."""
+    return json_response(200, {"requests": list(em.requests)})
+
+
+async def list_faults(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``GET /_emulator/faults``: the faults still queued."""
+    return json_response(200, {"faults": [fault.as_dict() for fault in em.faults.pending()]})
+
+
+async def add_faults(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``POST /_emulator/faults``: queue one fault (a JSON object) or several (a JSON array)."""
+    ok, body = parse_json_body(req.body)
+    if not ok or body is None:
+        return _bad_request("send a fault object or an array of them")
+    try:
+        parsed = [parse_fault(item) for item in (body if isinstance(body, list) else [body])]
+    except ValueError as exc:
+        return _bad_request(str(exc))
+    for fault in parsed:
+        em.faults.add(fault)
+    return json_response(200, {"faults": [fault.as_dict() for fault in em.faults.pending()]})
+
+
+async def reset(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``POST /_emulator/reset``: clear runs, logs, faults and buckets; restore startup settings."""
+    await em.reset()
+    return json_response(200, {"reset": True, "settings": em.settings.as_dict()})
+
+
+async def get_settings(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``GET /_emulator/settings``."""
+    return json_response(200, em.settings.as_dict())
+
+
+async def change_settings(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``POST /_emulator/settings`` with any of the :class:`EmulatorSettings` fields."""
+    ok, body = parse_json_body(req.body)
+    if not ok or not isinstance(body, dict):
+        return _bad_request("send a JSON object of settings")
+    try:
+        settings = em.update_settings(body)
+    except (TypeError, ValueError) as exc:
+        return _bad_request(str(exc))
+    return json_response(200, settings.as_dict())
+
+
+CONTROL_ROUTES = [
+    Route("GET", "/_emulator/health", health, "control"),
+    Route("GET", "/_emulator/executions", executions, "control"),
+    Route("GET", "/_emulator/requests", requests_received, "control"),
+    Route("GET", "/_emulator/faults", list_faults, "control"),
+    Route("POST", "/_emulator/faults", add_faults, "control"),
+    Route("POST", "/_emulator/reset", reset, "control"),
+    Route("GET", "/_emulator/settings", get_settings, "control"),
+    Route("POST", "/_emulator/settings", change_settings, "control"),
+]

@@ -1,0 +1,319 @@
+"""The v1 API: ``/api/workflows/{id}/execute``, ``/api/jobs/{jobId}``, executions, resume, status, usage.
+
+v1 errors are ``{"error": "<message>"}`` (some add ``"code"``); a failed run is an HTTP 500 without
+``executionId``; a sync timeout is 408; rate-limit 429s carry no rate-limit headers at all.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_sim.emulator.config import MAX_BODY_BYTES, MAX_EXECUTION_TIMEOUT_SECONDS
+from airflow_provider_sim.emulator.messages import (
+    EmulatorRequest,
+    EmulatorResponse,
+    json_response,
+    parse_json_body,
+    v1_error,
+)
+from airflow_provider_sim.emulator.routing import Route
+from airflow_provider_sim.emulator.runs import Rejected
+from airflow_provider_sim.emulator.state import Run, RunStatus, iso
+from airflow_provider_sim.emulator.views import (
+    RUN_ID_PATTERN,
+    cost_view,
+    elapsed_ms,
+    end_time,
+    pause_view,
+    select_outputs,
+    split_selectors,
+    sse_response,
+)
+from airflow_provider_sim.emulator.workflows import WORKFLOWS
+
+if TYPE_CHECKING:
+    from airflow_provider_sim.emulator.core import Emulator
+
+#: body keys Sim's v1 execute treats as options, not workflow input
+CONTROL_KEYS = frozenset(
+    {
+        "selectedOutputs",
+        "triggerType",
+        "stream",
+        "useDraftState",
+        "inputFromExecutionId",
+        "includeFileBase64",
+        "base64MaxBytes",
+        "workflowStateOverride",
+        "deploymentVersionId",
+        "triggerBlockId",
+        "stopAfterBlockId",
+        "runFromBlock",
+        "copilotToolCallId",
+        "workflowId",
+        "parentWorkspaceId",
+        "includeThinking",
+        "includeToolCalls",
+    }
+)
+USER_ID = "emulator-user"
+_REJECTIONS: dict[str, tuple[int, str, str | None]] = {
+    "not_found": (404, "Workflow not found", None),
+    "not_deployed": (403, "Workflow is not deployed", None),
+    "usage_limit": (402, "Usage limit exceeded. Please upgrade your plan to continue.", None),
+    "rate_limited": (429, "Rate limit exceeded. Please try again later.", None),
+}
+
+
+def workflow_input(body: dict[str, Any]) -> Any:
+    """The workflow input of a v1 execute body: the body minus option keys; ``{"input": X}`` gives X."""
+    rest = {key: value for key, value in body.items() if key not in CONTROL_KEYS}
+    if set(rest) == {"input"}:
+        return rest["input"]
+    return rest
+
+
+async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``POST /api/workflows/{id}/execute`` (sync, async via ``X-Execution-Mode``, or SSE)."""
+    if len(req.body) > MAX_BODY_BYTES:
+        return v1_error(413, "Workflow execution request body exceeds maximum size")
+    ok, body = parse_json_body(req.body)
+    if not ok:
+        return v1_error(400, "Invalid JSON in request body")
+    body = {} if body is None else body
+    if not isinstance(body, dict):
+        return v1_error(400, "Invalid request body")
+    is_async = (req.header("x-execution-mode") or "").lower() == "async"
+    is_stream = not is_async and (
+        body.get("stream") is True or (req.header("x-stream-response") or "").lower() == "true"
+    )
+    client_id = req.header("x-execution-id")
+    if client_id is not None and not RUN_ID_PATTERN.fullmatch(client_id):
+        return v1_error(400, "Invalid X-Execution-Id header: use 1-128 of A-Z a-z 0-9 . _ : -")
+    raw_timeout = req.header("x-execution-timeout-seconds")
+    timeout: float | None = None
+    if raw_timeout is not None:
+        if not raw_timeout.isdigit() or not 1 <= int(raw_timeout) <= MAX_EXECUTION_TIMEOUT_SECONDS:
+            return v1_error(400, "Invalid execution timeout header")
+        if not is_async:
+            return v1_error(400, "X-Execution-Timeout-Seconds is supported only for async runs")
+        timeout = float(raw_timeout)
+    if is_async and (body.get("selectedOutputs") or "includeFileBase64" in body or "base64MaxBytes" in body):
+        return v1_error(400, "Async execution does not support draft or override execution controls")
+
+    # v1 charges every execute, async included, to the sync bucket
+    admission = em.runner.admit(params["id"], client_id, "sync")
+    if isinstance(admission, Rejected):
+        if admission.reason == "conflict":
+            return v1_error(
+                409, "Execution ID has already been used", "EXECUTION_ID_CONFLICT", executionId=client_id
+            )
+        status, message, code = _REJECTIONS[admission.reason]
+        return v1_error(status, message, code)
+    run = em.runner.start(
+        admission.workflow,
+        client_id=client_id,
+        api_version="v1",
+        mode="async" if is_async else "stream" if is_stream else "sync",
+        input=workflow_input(body),
+        base_url=req.base_url,
+        timeout_seconds=timeout,
+        with_job=is_async,
+    )
+    if is_async:
+        payload = {
+            "success": True,
+            "async": True,
+            "jobId": run.job_id,
+            "executionId": run.id,
+            "message": "Workflow execution queued",
+            "statusUrl": f"{req.base_url}/api/jobs/{run.job_id}",
+        }
+        return json_response(202, payload, {"x-execution-id": run.id})
+    if is_stream:
+        return sse_response(run, "x-execution-id")
+    await run.settled.wait()
+    return sync_result(run)
+
+
+def _metadata(run: Run) -> dict[str, Any]:
+    return {"duration": elapsed_ms(run), "startTime": iso(run.started_at), "endTime": end_time(run)}
+
+
+def sync_result(run: Run, result_id: str | None = None) -> EmulatorResponse:
+    """The v1 answer for a settled run: 200, or 500 for a thrown failure, or 408 for a timeout."""
+    if run.status is RunStatus.FAILED and (run.error_code == "TIMEOUT" or not run.soft_failure):
+        status = 408 if run.error_code == "TIMEOUT" else 500
+        body = {"success": False, "output": run.output, "error": run.error, "metadata": _metadata(run)}
+        return json_response(status, body)
+    payload = {
+        "success": run.status in (RunStatus.COMPLETED, RunStatus.PAUSED),
+        "executionId": result_id or run.id,
+        "output": run.output,
+        "error": run.error,
+        "metadata": _metadata(run),
+    }
+    return json_response(200, payload, {"x-execution-id": result_id or run.id})
+
+
+_JOB_STATUS = {
+    RunStatus.QUEUED: "pending",
+    RunStatus.RUNNING: "processing",
+    RunStatus.PAUSED: "completed",
+    RunStatus.COMPLETED: "completed",
+    RunStatus.CANCELLED: "cancelled",
+}
+
+
+async def job_status(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``GET /api/jobs/{jobId}``: the async job behind a v1 async execute."""
+    run = em.store.by_job(params["jobId"])
+    if run is None:
+        return v1_error(404, "Task not found", "TASK_NOT_FOUND")
+    failed_job = run.status is RunStatus.FAILED and not run.soft_failure
+    status = "failed" if failed_job else _JOB_STATUS.get(run.status, "completed")
+    metadata = {"workflowId": run.workflow_id, "userId": USER_ID, "executionId": run.id}
+    payload: dict[str, Any] = {"success": True, "taskId": run.job_id, "status": status, "metadata": metadata}
+    if status == "completed":
+        payload["output"] = {
+            "success": run.status is not RunStatus.FAILED,
+            "workflowId": run.workflow_id,
+            "executionId": run.id,
+            "output": run.output,
+            "executedAt": end_time(run),
+            "metadata": metadata,
+        }
+    elif status in ("failed", "cancelled"):
+        payload["error"] = run.error
+    return json_response(200, payload)
+
+
+def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run | EmulatorResponse:
+    if workflow_id not in WORKFLOWS:
+        return v1_error(404, "Workflow not found", "WORKFLOW_NOT_FOUND")
+    run = em.store.get(run_id)
+    if run is None or run.workflow_id != workflow_id:
+        return v1_error(404, "Execution not found")
+    return run
+
+
+async def execution_status(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``GET /api/workflows/{id}/executions/{executionId}``."""
+    run = _find_run(em, params["id"], params["executionId"])
+    if isinstance(run, EmulatorResponse):
+        return run
+    include_output = req.query_value("includeOutput") == "true"
+    payload: dict[str, Any] = {
+        "executionId": params["executionId"],
+        "workflowId": run.workflow_id,
+        "status": run.status.value,
+        "trigger": "api",
+        "level": "error" if run.status is RunStatus.FAILED else "info",
+        "startedAt": iso(run.started_at),
+        "endedAt": iso(run.ended_at),
+        "totalDurationMs": run.duration_ms,
+        "paused": pause_view(run, v2=False),
+        "cost": cost_view(run),
+        "error": run.error if run.status is RunStatus.FAILED else None,
+        "finalOutput": run.output if include_output and run.status is RunStatus.COMPLETED else None,
+    }
+    selectors = split_selectors(req.query_value("selectedOutputs"))
+    if selectors is not None:
+        payload["blockOutputs"] = select_outputs(run, selectors)
+    return json_response(200, payload)
+
+
+async def cancel_execution(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``POST .../executions/{executionId}/cancel``: a completed or failed run answers 409."""
+    run = _find_run(em, params["id"], params["executionId"])
+    if isinstance(run, EmulatorResponse):
+        return run
+    if run.status in (RunStatus.COMPLETED, RunStatus.FAILED):
+        return v1_error(409, f"Execution cannot be cancelled while {run.status.value}")
+    result = em.runner.cancel(run)
+    payload = {
+        "success": True,
+        "executionId": run.id,
+        "redisAvailable": True,
+        "durablyRecorded": result.cancelled,
+        "locallyAborted": result.locally_aborted,
+        "pausedCancelled": result.paused_cancelled,
+        "reason": "recorded" if result.cancelled else "already_cancelled",
+    }
+    return json_response(200, payload)
+
+
+async def resume(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``POST /api/resume/{workflowId}/{executionId}/{contextId}`` with ``{"input": {...}}``."""
+    if len(req.body) > MAX_BODY_BYTES:
+        return v1_error(413, "Request body exceeds maximum size")
+    ok, body = parse_json_body(req.body)
+    if not ok:
+        return v1_error(400, "Invalid JSON in request body")
+    run = _find_run(em, params["workflowId"], params["executionId"])
+    if isinstance(run, EmulatorResponse):
+        return run
+    if run.status is not RunStatus.PAUSED or run.pause is None:
+        return v1_error(404, "Paused execution not found")
+    if run.pause.context_id != params["contextId"]:
+        return v1_error(404, "Pause context not found")
+    resume_input = body.get("input", {}) if isinstance(body, dict) else {}
+    attempt = em.runner.resume(run, resume_input)
+    await run.settled.wait()
+    response = sync_result(run, result_id=attempt)
+    if response.status == 200:
+        payload = response.json()
+        payload["status"] = run.status.value
+        return json_response(200, payload, {"x-execution-id": attempt})
+    return response
+
+
+async def workflow_status(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``GET /api/workflows/{id}/status``: deployment state."""
+    workflow = WORKFLOWS.get(params["id"])
+    if workflow is None:
+        return v1_error(404, "Workflow not found", "WORKFLOW_NOT_FOUND")
+    payload = {
+        "isDeployed": workflow.deployed,
+        "deployedAt": iso(workflow.deployed_at),
+        "needsRedeployment": False,
+    }
+    return json_response(200, payload)
+
+
+async def usage_limits(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``GET /api/users/me/usage-limits``: rate-limit buckets (not charged), usage and storage."""
+    spent = round(sum(run.cost or 0.0 for run in em.store.all()), 6)
+    limit = 10.0
+    counters = {}
+    for counter in ("sync", "async"):
+        state = em.limiter.peek(counter)
+        counters[counter] = {
+            "isLimited": state.remaining == 0,
+            "requestsPerMinute": state.rate_per_minute,
+            "maxBurst": state.limit,
+            "remaining": state.remaining,
+            "resetAt": iso(state.reset_at),
+        }
+    payload = {
+        "success": True,
+        "rateLimit": {**counters, "authType": "api"},
+        "usage": {
+            "currentPeriodCost": max(spent, limit) if em.settings.usage_limit_exceeded else spent,
+            "limit": limit,
+            "plan": "free" if em.settings.rate_limit_sync or em.settings.rate_limit_async else "enterprise",
+        },
+        "storage": {"usedBytes": 0, "limitBytes": 5 * 1024**3, "percentUsed": 0},
+    }
+    return json_response(200, payload)
+
+
+V1_ROUTES = [
+    Route("POST", "/api/workflows/{id}/execute", execute, "v1"),
+    Route("GET", "/api/jobs/{jobId}", job_status, "v1"),
+    Route("GET", "/api/workflows/{id}/executions/{executionId}", execution_status, "v1"),
+    Route("POST", "/api/workflows/{id}/executions/{executionId}/cancel", cancel_execution, "v1"),
+    Route("POST", "/api/resume/{workflowId}/{executionId}/{contextId}", resume, "v1"),
+    Route("GET", "/api/workflows/{id}/status", workflow_status, "v1"),
+    Route("GET", "/api/users/me/usage-limits", usage_limits, "v1"),
+]

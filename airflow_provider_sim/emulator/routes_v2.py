@@ -1,0 +1,344 @@
+"""The v2 API: everything under ``/api/v2/workflows/{id}/...``.
+
+v2 answers ``{"data": ...}`` or ``{"error": {"code", "message", "details"?}}``, reports run failures
+in band (HTTP 200, ``status: failed``), validates the execute body strictly, and puts
+``X-RateLimit-*`` headers on its responses (the core adds them where a route did not).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+from airflow_provider_sim.emulator.config import MAX_BODY_BYTES, MAX_EXECUTION_TIMEOUT_SECONDS
+from airflow_provider_sim.emulator.messages import (
+    EmulatorRequest,
+    EmulatorResponse,
+    parse_json_body,
+    rate_limit_headers,
+    v2_data,
+    v2_error,
+)
+from airflow_provider_sim.emulator.routing import Route
+from airflow_provider_sim.emulator.runs import Rejected
+from airflow_provider_sim.emulator.state import Run, RunStatus, iso
+from airflow_provider_sim.emulator.views import (
+    RUN_ID_PATTERN,
+    cost_view,
+    elapsed_ms,
+    end_time,
+    pause_view,
+    select_outputs,
+    split_selectors,
+    sse_response,
+)
+from airflow_provider_sim.emulator.workflows import WORKFLOWS, WORKSPACE_ID, Workflow
+
+if TYPE_CHECKING:
+    from airflow_provider_sim.emulator.core import Emulator
+
+Issue = dict[str, Any]
+_BOOL_KEYS = ("stream", "async", "includeThinking", "includeToolCalls", "includeFileBase64")
+EXECUTE_KEYS = frozenset(
+    {"input", "selectedOutputs", "executionTimeoutSeconds", "base64MaxBytes", *_BOOL_KEYS}
+)
+_REJECTIONS: dict[str, tuple[int, str, dict[str, Any] | None]] = {
+    "not_found": (404, "Workflow not found", None),
+    "not_deployed": (403, "Workflow is not deployed", {"code": "WORKFLOW_NOT_DEPLOYED"}),
+    "usage_limit": (402, "Usage limit exceeded. Please upgrade your plan to continue.", None),
+}
+
+
+def _issue(path: list[str], message: str) -> Issue:
+    return {"path": path, "message": message}
+
+
+def validate_execute_body(body: Any) -> list[Issue]:
+    """Check a v2 execute body against Sim's strict schema; return the problems found."""
+    if not isinstance(body, dict):
+        return [_issue([], "Expected an object")]
+    issues = [_issue([key], f'Unrecognized key: "{key}"') for key in body if key not in EXECUTE_KEYS]
+    if "input" in body and not isinstance(body["input"], dict):
+        issues.append(_issue(["input"], "Expected an object"))
+    issues += [
+        _issue([key], "Expected a boolean") for key in _BOOL_KEYS if key in body and not _is_bool(body[key])
+    ]
+    outputs = body.get("selectedOutputs")
+    if outputs is not None and (
+        not isinstance(outputs, list)
+        or len(outputs) > 100
+        or not all(isinstance(item, str) and item for item in outputs)
+    ):
+        issues.append(_issue(["selectedOutputs"], "Expected at most 100 non-empty strings"))
+    timeout = body.get("executionTimeoutSeconds")
+    if "executionTimeoutSeconds" in body and not (
+        _is_int(timeout) and 1 <= timeout <= MAX_EXECUTION_TIMEOUT_SECONDS
+    ):
+        issues.append(_issue(["executionTimeoutSeconds"], "Expected an integer from 1 to 604800"))
+    limit = body.get("base64MaxBytes")
+    if "base64MaxBytes" in body and not (_is_int(limit) and 0 < limit <= MAX_BODY_BYTES):
+        issues.append(_issue(["base64MaxBytes"], "Expected an integer from 1 to 10485760"))
+    return issues
+
+
+def _combination_error(body: dict[str, Any], req: EmulatorRequest) -> str | None:
+    is_async = body.get("async") is True
+    if is_async and body.get("stream") is True:
+        return "async and stream cannot be combined"
+    if "executionTimeoutSeconds" in body and not is_async:
+        return "executionTimeoutSeconds is supported only for async execution"
+    shaping = body.get("selectedOutputs") or body.get("includeThinking") or body.get("includeToolCalls")
+    if is_async and (shaping or "includeFileBase64" in body or "base64MaxBytes" in body):
+        return "Async execution does not support streaming or output-shaping options"
+    if body.get("includeThinking") or body.get("includeToolCalls"):
+        if body.get("stream") is not True:
+            return "includeThinking and includeToolCalls require stream: true"
+        if (req.header("x-sim-stream-protocol") or "") != "agent-events-v1":
+            return (
+                "includeThinking and includeToolCalls require the "
+                "X-Sim-Stream-Protocol: agent-events-v1 request header"
+            )
+    return None
+
+
+async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``POST /api/v2/workflows/{id}/execute``: sync, ``async: true`` (202) or ``stream: true`` (SSE)."""
+    if len(req.body) > MAX_BODY_BYTES:
+        return v2_error(413, f"Request body exceeds {MAX_BODY_BYTES} bytes")
+    ok, body = parse_json_body(req.body)
+    if not ok:
+        return v2_error(400, "Invalid JSON body")
+    body = {} if body is None else body
+    issues = validate_execute_body(body)
+    if issues:
+        return v2_error(400, issues[0]["message"], details=issues)
+    combination = _combination_error(body, req)
+    if combination is not None:
+        return v2_error(400, combination)
+    client_id = req.header("x-run-id")
+    if client_id is not None and not RUN_ID_PATTERN.fullmatch(client_id):
+        issue = _issue(["x-run-id"], "Use 1-128 of A-Z a-z 0-9 . _ : -")
+        return v2_error(400, "Invalid X-Run-Id header", details=[issue])
+
+    is_async = body.get("async") is True
+    admission = em.runner.admit(params["id"], client_id, "async" if is_async else "sync")
+    headers = rate_limit_headers(admission.bucket)
+    if isinstance(admission, Rejected):
+        return _rejection(admission, client_id, headers)
+    timeout = body.get("executionTimeoutSeconds")
+    run = em.runner.start(
+        admission.workflow,
+        client_id=client_id,
+        api_version="v2",
+        mode="async" if is_async else "stream" if body.get("stream") is True else "sync",
+        input=body.get("input", {}),
+        base_url=req.base_url,
+        timeout_seconds=None if timeout is None else float(timeout),
+    )
+    headers["x-run-id"] = run.id
+    if is_async:
+        status_url = f"{req.base_url}/api/v2/workflows/{run.workflow_id}/runs/{run.id}"
+        return v2_data({"runId": run.id, "statusUrl": status_url}, 202, headers)
+    if run.mode == "stream":
+        response = sse_response(run, "x-run-id")
+        response.headers.update(headers)
+        return response
+    await run.settled.wait()
+    return v2_data(run_result(run), headers=headers)
+
+
+def _rejection(rejected: Rejected, client_id: str | None, headers: dict[str, str]) -> EmulatorResponse:
+    if rejected.reason == "conflict":
+        details = {"code": "RUN_ID_CONFLICT", "runId": client_id}
+        return v2_error(
+            409, "Run ID has already been used", details, {**headers, "x-run-id": client_id or ""}
+        )
+    if rejected.reason == "rate_limited":
+        details = {"code": "RATE_LIMIT_EXCEEDED", "retryAfter": iso(rejected.bucket.reset_at)}
+        headers = {**headers, "retry-after": rejected.bucket.retry_after_header}
+        return v2_error(429, "Rate limit exceeded. Please try again later.", details, headers)
+    status, message, details_ = _REJECTIONS[rejected.reason]
+    return v2_error(status, message, details_, headers)
+
+
+def error_view(run: Run, *, on_execute: bool) -> dict[str, Any] | None:
+    """The structured ``error`` of a run; only the execute response attributes it to a block."""
+    if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED) or run.error is None:
+        return None
+    view: dict[str, Any] = {"message": run.error, "code": run.error_code or "EXECUTION_FAILED"}
+    if on_execute and run.error_block_attributed:
+        workflow = WORKFLOWS[run.workflow_id]
+        view.update(
+            code="BLOCK_EXECUTION_FAILED",
+            blockId=workflow.block_id,
+            blockName=workflow.name,
+            blockType=workflow.block_type,
+        )
+    return view
+
+
+def run_result(run: Run, result_id: str | None = None) -> dict[str, Any]:
+    """The ``data`` of a sync execute or resume response for a settled run."""
+    return {
+        "runId": result_id or run.id,
+        "workflowId": run.workflow_id,
+        "status": run.status.value,
+        "output": run.output,
+        "error": error_view(run, on_execute=result_id is None),
+        "startedAt": iso(run.started_at),
+        "endedAt": end_time(run),
+        "durationMs": elapsed_ms(run),
+    }
+
+
+def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run | EmulatorResponse:
+    if workflow_id not in WORKFLOWS:
+        return v2_error(404, "Workflow not found")
+    run = em.store.get(run_id)
+    if run is None or run.workflow_id != workflow_id:
+        return v2_error(404, "Run not found")
+    return run
+
+
+async def get_run(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``GET .../runs/{runId}?includeOutput=true&selectedOutputs=a,b.c``."""
+    include = req.query_value("includeOutput")
+    if include not in (None, "true", "false"):
+        return v2_error(
+            400, "includeOutput must be true or false", [_issue(["includeOutput"], "Expected boolean")]
+        )
+    raw_selectors = req.query_value("selectedOutputs")
+    if raw_selectors == "":
+        return v2_error(
+            400, "selectedOutputs must not be empty", [_issue(["selectedOutputs"], "Empty value")]
+        )
+    run = _find_run(em, params["id"], params["runId"])
+    if isinstance(run, EmulatorResponse):
+        return run
+    selectors = split_selectors(raw_selectors)
+    data = {
+        "runId": params["runId"],
+        "workflowId": run.workflow_id,
+        "status": run.status.value,
+        "trigger": "api",
+        "startedAt": iso(run.started_at),
+        "endedAt": iso(run.ended_at),
+        "durationMs": run.duration_ms,
+        "paused": pause_view(run, v2=True),
+        "cost": cost_view(run),
+        "error": error_view(run, on_execute=False),
+        "output": run.output if include == "true" and run.status is RunStatus.COMPLETED else None,
+        "blockOutputs": None if selectors is None else select_outputs(run, selectors),
+    }
+    return v2_data(data)
+
+
+async def cancel_run(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``POST .../runs/{runId}/cancel``: a finished run answers 200 with an ``already_*`` reason."""
+    run = _find_run(em, params["id"], params["runId"])
+    if isinstance(run, EmulatorResponse):
+        return run
+    result = em.runner.cancel(run)
+    data = {
+        "success": True,
+        "runId": run.id,
+        "redisAvailable": True,
+        "durablyRecorded": result.cancelled,
+        "locallyAborted": result.locally_aborted,
+        "pausedCancelled": result.paused_cancelled,
+        "reason": "recorded" if result.cancelled else f"already_{result.previous.value}",
+    }
+    return v2_data(data)
+
+
+async def resume_run(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``POST .../runs/{runId}/resume`` with ``{"contextId", "input"?}``; answers with the run result."""
+    if len(req.body) > MAX_BODY_BYTES:
+        return v2_error(413, f"Request body exceeds {MAX_BODY_BYTES} bytes")
+    ok, body = parse_json_body(req.body)
+    if not ok or not isinstance(body, dict):
+        return v2_error(400, "Expected a JSON object body")
+    issues = [
+        _issue([key], f'Unrecognized key: "{key}"') for key in body if key not in ("contextId", "input")
+    ]
+    if not isinstance(body.get("contextId"), str) or not body["contextId"]:
+        issues.append(_issue(["contextId"], "Required non-empty string"))
+    if issues:
+        return v2_error(400, issues[0]["message"], details=issues)
+    run = _find_run(em, params["id"], params["runId"])
+    if isinstance(run, EmulatorResponse):
+        return run
+    if run.status is not RunStatus.PAUSED or run.pause is None:
+        return v2_error(404, "Paused execution not found")
+    if run.pause.context_id != body["contextId"]:
+        return v2_error(404, "Pause context not found")
+    attempt = em.runner.resume(run, body.get("input", {}))
+    await run.settled.wait()
+    return v2_data(run_result(run, result_id=attempt), headers={"x-run-id": attempt})
+
+
+def _workflow_or_404(workflow_id: str) -> Workflow | EmulatorResponse:
+    workflow = WORKFLOWS.get(workflow_id)
+    return v2_error(404, "Workflow not found") if workflow is None else workflow
+
+
+async def get_workflow(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``GET /api/v2/workflows/{id}``."""
+    workflow = _workflow_or_404(params["id"])
+    if isinstance(workflow, EmulatorResponse):
+        return workflow
+    runs = [run for run in em.store.all() if run.workflow_id == workflow.id]
+    data = {
+        "id": workflow.id,
+        "name": workflow.name,
+        "description": workflow.description,
+        "folderPath": "/",
+        "workspaceId": WORKSPACE_ID,
+        "isDeployed": workflow.deployed,
+        "deployedAt": iso(workflow.deployed_at),
+        "runCount": len(runs),
+        "lastRunAt": iso(runs[-1].started_at) if runs else None,
+        "createdAt": "2026-01-01T00:00:00.000Z",
+        "updatedAt": "2026-01-01T00:00:00.000Z",
+        "variables": {},
+        "inputs": [{"name": name, "type": kind} for name, kind in workflow.inputs],
+    }
+    return v2_data(data)
+
+
+async def get_deployment(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``GET /api/v2/workflows/{id}/deployment``."""
+    workflow = _workflow_or_404(params["id"])
+    if isinstance(workflow, EmulatorResponse):
+        return workflow
+    deployed_at = iso(workflow.deployed_at)
+    active = None
+    if deployed_at is not None:
+        active = {"deploymentVersionId": f"{workflow.id}-v1", "version": 1, "deployedAt": deployed_at}
+    data = {
+        "id": workflow.id,
+        "isDeployed": workflow.deployed,
+        "deployedAt": deployed_at,
+        "warnings": [],
+        "activeDeployment": active,
+        "latestDeploymentAttempt": None,
+        "needsRedeployment": False,
+    }
+    return v2_data(data)
+
+
+def _is_bool(value: Any) -> TypeGuard[bool]:
+    return isinstance(value, bool)
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+V2_ROUTES = [
+    Route("POST", "/api/v2/workflows/{id}/execute", execute, "v2"),
+    Route("GET", "/api/v2/workflows/{id}/runs/{runId}", get_run, "v2"),
+    Route("POST", "/api/v2/workflows/{id}/runs/{runId}/cancel", cancel_run, "v2"),
+    Route("POST", "/api/v2/workflows/{id}/runs/{runId}/resume", resume_run, "v2"),
+    Route("GET", "/api/v2/workflows/{id}", get_workflow, "v2"),
+    Route("GET", "/api/v2/workflows/{id}/deployment", get_deployment, "v2"),
+]

@@ -1,0 +1,141 @@
+"""Renderings of a run that both API generations share: SSE frames, block outputs, pause details."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow_provider_sim.emulator.messages import SSE_HEADERS, EmulatorResponse, sse_frame
+from airflow_provider_sim.emulator.state import Run, RunStatus, iso, utcnow
+
+#: Sim's pattern for client-chosen run ids (X-Run-Id / X-Execution-Id)
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def select_outputs(run: Run, selectors: list[str]) -> dict[str, Any]:
+    """Resolve ``blockId`` / ``blockId.path`` selectors against the run's block outputs.
+
+    Unknown blocks and paths select nothing, as on Sim.
+    """
+    selected: dict[str, Any] = {}
+    for selector in selectors:
+        block_id, _, path = selector.partition(".")
+        if block_id not in run.block_outputs:
+            continue
+        value: Any = run.block_outputs[block_id]
+        found = True
+        for part in path.split(".") if path else []:
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            else:
+                found = False
+                break
+        if found:
+            selected[selector] = value
+    return selected
+
+
+def split_selectors(raw: str | None) -> list[str] | None:
+    """Split a comma-separated ``selectedOutputs`` query value; ``None`` when absent."""
+    if raw is None:
+        return None
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def end_time(run: Run) -> str | None:
+    """When the run ended, or paused (what Sim reports as a paused sync run's end)."""
+    if run.ended_at is not None:
+        return iso(run.ended_at)
+    if run.pause is not None:
+        return iso(run.pause.paused_at)
+    return None
+
+
+def elapsed_ms(run: Run) -> int:
+    """Milliseconds from start to end (or pause, or now)."""
+    end = run.ended_at or (run.pause.paused_at if run.pause else None) or utcnow()
+    return int((end - run.started_at).total_seconds() * 1000)
+
+
+def pause_view(run: Run, *, v2: bool) -> dict[str, Any] | None:
+    """The ``paused`` object of a status response, or ``None`` when the run is not paused."""
+    if run.status is not RunStatus.PAUSED or run.pause is None:
+        return None
+    view: dict[str, Any] = {
+        "contextId": run.pause.context_id,
+        "pausedAt": iso(run.pause.paused_at),
+        "resumeAt": None,
+        "pauseKind": run.pause.kind,
+        "blockedOnBlockId": run.pause.block_id,
+        "pausePointCount": 1,
+        "resumedCount": run.pause.resumed_count,
+    }
+    if v2:
+        view["automaticResumeWaitingReason"] = None
+    else:
+        view["pausedExecutionId"] = f"paused-{run.id}"
+    return view
+
+
+def cost_view(run: Run) -> dict[str, float] | None:
+    """``{"total": ...}`` for a run that reported a cost, else ``None``."""
+    return None if run.cost is None else {"total": run.cost}
+
+
+async def sse_body(run: Run) -> AsyncIterator[bytes]:
+    """The SSE frames of a streamed run: chunks, then ``final`` or one ``error``, then ``"[DONE]"``.
+
+    The run id appears in no frame, as on Sim.
+    """
+    assert run.events is not None
+    while True:
+        kind, block_id, chunk = await run.events.get()
+        if kind == "end":
+            break
+        if kind == "stream_error":
+            yield sse_frame({"event": "stream_error", "blockId": block_id, "error": chunk})
+        else:
+            yield sse_frame({"blockId": block_id, "chunk": chunk})
+    if run.status in (RunStatus.COMPLETED, RunStatus.PAUSED) or run.soft_failure:
+        yield sse_frame(
+            {
+                "event": "final",
+                "data": {
+                    "success": run.status is not RunStatus.FAILED,
+                    "error": run.error,
+                    "output": run.output,
+                    "status": run.status.value,
+                },
+            }
+        )
+    else:
+        yield sse_frame({"event": "error", "error": run.error or "Execution failed"})
+    yield sse_frame("[DONE]")
+
+
+def sse_response(run: Run, id_header: str) -> EmulatorResponse:
+    """A streamed response for ``run`` with the run id in ``id_header`` (never in a frame)."""
+    headers = dict(SSE_HEADERS)
+    headers[id_header.lower()] = run.id
+    return EmulatorResponse(200, headers, stream=sse_body(run))
+
+
+def execution_log_entry(run: Run) -> dict[str, Any]:
+    """One entry of ``GET /_emulator/executions``."""
+    entry: dict[str, Any] = {
+        "id": run.id,
+        "workflowId": run.workflow_id,
+        "apiVersion": run.api_version,
+        "mode": run.mode,
+        "status": run.status.value,
+        "input": run.input,
+        "clientChosenId": run.client_chosen_id,
+        "startedAt": iso(run.started_at),
+        "endedAt": iso(run.ended_at),
+        "error": run.error,
+        "resumeAttempts": list(run.resume_attempts),
+    }
+    if run.job_id is not None:
+        entry["jobId"] = run.job_id
+    return entry

@@ -1,0 +1,209 @@
+"""The preloaded workflows and what each one does when run.
+
+============  ==============================================================================
+id            behaviour (``input`` is the workflow input)
+============  ==============================================================================
+echo          completes at once; output = input
+sleep         waits ``input.seconds`` (float, default 1) then echoes; cancellable meanwhile
+fail          fails with ``Workflow failed: <input.message or a default>`` after an optional
+              ``input.seconds``; ``input.soft: true`` makes the workflow *report* failure
+              (v1 200 ``success: false``) instead of throwing (v1 500, v1 job ``failed``)
+stream        emits the words of ``input.text`` (or a default sentence) as chunks of block
+              ``agent``, ``input.delay`` seconds apart (default 0.02), then completes with
+              ``{"content": <text>}``; ``input.streamError: "msg"`` adds a non-terminal
+              ``stream_error`` event after the first chunk
+approval      pauses for a human (``pauseKind: human``) at block ``approval``; resuming with
+              an input completes it with ``{"input": <original input>, "resumeInput": ...}``
+undeployed    exists but is not deployed: execute answers 403 and no run is created
+============  ==============================================================================
+
+Any other id is an unknown workflow (404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+DEFAULT_FAILURE_MESSAGE = "intentional failure from the emulator's fail workflow"
+DEFAULT_STREAM_TEXT = "The quick brown fox jumps over the lazy dog"
+#: when the preloaded workflows were "deployed"; fixed so responses are stable
+DEPLOYED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+WORKSPACE_ID = "emulator-workspace"
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The workflow finished with ``output``."""
+
+    output: Any
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The workflow failed.
+
+    :param message: the error message Sim reports.
+    :param soft: the workflow reported ``success: false`` rather than throwing.
+    """
+
+    message: str
+    output: Any = None
+    soft: bool = False
+
+
+@dataclass(frozen=True)
+class Paused:
+    """The workflow stopped at ``block_id`` to wait for a human; ``output`` is what it produced so far."""
+
+    block_id: str
+    output: Any
+
+
+Outcome = Completed | Failed | Paused
+
+
+class Emit(Protocol):
+    """Hands streamed text to a ``stream: true`` client (a no-op for other runs)."""
+
+    async def __call__(self, block_id: str, text: str, *, error: bool = False) -> None:
+        """Send ``text`` as a chunk of ``block_id`` (``error=True``: a non-terminal ``stream_error``)."""
+
+
+Behaviour = Callable[[Any, Emit], Awaitable[Outcome]]
+ResumeBehaviour = Callable[[Any, Any], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A preloaded workflow: its identity, deployment state and behaviour.
+
+    :param block_id: the block whose output is the workflow output (for ``selectedOutputs``).
+    :param cost: the credit cost a completed run reports.
+    """
+
+    id: str
+    name: str
+    description: str
+    deployed: bool
+    block_id: str
+    block_type: str
+    inputs: tuple[tuple[str, str], ...]
+    run: Behaviour
+    resume: ResumeBehaviour | None = None
+    cost: float = 0.0001
+
+    @property
+    def deployed_at(self) -> datetime | None:
+        """When the workflow was deployed, or ``None`` if it is not."""
+        return DEPLOYED_AT if self.deployed else None
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """Return ``value`` if it is a JSON object, else an empty dict (inputs may be any JSON value)."""
+    return value if isinstance(value, dict) else {}
+
+
+def seconds_from(value: Any, default: float) -> float:
+    """Read a non-negative number of seconds from an input field, falling back to ``default``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return default
+
+
+async def _echo(inp: Any, emit: Emit) -> Outcome:
+    return Completed(inp)
+
+
+async def _sleep(inp: Any, emit: Emit) -> Outcome:
+    await asyncio.sleep(seconds_from(as_dict(inp).get("seconds"), 1.0))
+    return Completed(inp)
+
+
+async def _fail(inp: Any, emit: Emit) -> Outcome:
+    fields = as_dict(inp)
+    await asyncio.sleep(seconds_from(fields.get("seconds"), 0.0))
+    message = fields.get("message") or DEFAULT_FAILURE_MESSAGE
+    return Failed(f"Workflow failed: {message}", output={}, soft=bool(fields.get("soft")))
+
+
+async def _stream(inp: Any, emit: Emit) -> Outcome:
+    fields = as_dict(inp)
+    raw_text = fields.get("text")
+    text = raw_text if isinstance(raw_text, str) and raw_text else DEFAULT_STREAM_TEXT
+    delay = seconds_from(fields.get("delay"), 0.02)
+    words = text.split(" ")
+    for index, word in enumerate(words):
+        if index:
+            await asyncio.sleep(delay)
+        await emit("agent", word if index == len(words) - 1 else word + " ")
+        if index == 0 and isinstance(fields.get("streamError"), str):
+            await emit("agent", fields["streamError"], error=True)
+    return Completed({"content": text})
+
+
+async def _approval(inp: Any, emit: Emit) -> Outcome:
+    return Paused("approval", {"operation": "human", "submission": None, "input": inp})
+
+
+async def _approval_resume(original_input: Any, resume_input: Any) -> Outcome:
+    return Completed({"input": original_input, "resumeInput": resume_input})
+
+
+WORKFLOWS: Mapping[str, Workflow] = {
+    wf.id: wf
+    for wf in (
+        Workflow("echo", "Echo", "Returns its input.", True, "echo", "function", (), _echo),
+        Workflow(
+            "sleep",
+            "Sleep",
+            "Waits input.seconds, then returns its input.",
+            True,
+            "wait",
+            "wait",
+            (("seconds", "number"),),
+            _sleep,
+        ),
+        Workflow(
+            "fail",
+            "Fail",
+            "Always fails.",
+            True,
+            "fail",
+            "function",
+            (("message", "string"), ("seconds", "number"), ("soft", "boolean")),
+            _fail,
+        ),
+        Workflow(
+            "stream",
+            "Stream",
+            "Streams the words of input.text.",
+            True,
+            "agent",
+            "agent",
+            (("text", "string"), ("delay", "number")),
+            _stream,
+            cost=0.0025,
+        ),
+        Workflow(
+            "approval",
+            "Approval",
+            "Pauses for a human decision.",
+            True,
+            "approval",
+            "human_in_the_loop",
+            (),
+            _approval,
+            resume=_approval_resume,
+        ),
+        Workflow(
+            "undeployed", "Undeployed", "Exists but is not deployed.", False, "echo", "function", (), _echo
+        ),
+    )
+}

@@ -1,0 +1,70 @@
+"""The same emulator core in-process, behind httpx transports (no sockets, no subprocess)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from emulator_helpers import sse_payloads
+
+from airflow_provider_sim.emulator.config import EmulatorConfig
+from airflow_provider_sim.emulator.transport import EmulatorAsyncTransport, EmulatorTransport
+
+KEY = {"X-API-Key": "sk-sim-unit"}
+CONFIG = EmulatorConfig(api_key="sk-sim-unit")
+
+
+@pytest.fixture
+async def aclient() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        transport=EmulatorAsyncTransport(config=CONFIG), base_url="http://sim.test"
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(transport=EmulatorTransport(config=CONFIG), base_url="http://sim.test") as c:
+        yield c
+
+
+async def test_async_transport_runs_an_async_execution_to_completion(aclient: httpx.AsyncClient) -> None:
+    response = await aclient.post(
+        "/api/v2/workflows/sleep/execute", json={"input": {"seconds": 0.05}, "async": True}, headers=KEY
+    )
+    assert response.status_code == 202
+    receipt = response.json()["data"]
+    assert receipt["statusUrl"] == f"http://sim.test/api/v2/workflows/sleep/runs/{receipt['runId']}"
+    for _ in range(100):
+        data = (
+            await aclient.get(receipt["statusUrl"], params={"includeOutput": "true"}, headers=KEY)
+        ).json()["data"]
+        if data["status"] == "completed":
+            break
+        await asyncio.sleep(0.01)
+    assert data["output"] == {"seconds": 0.05}
+
+
+async def test_async_transport_streams_and_resets(aclient: httpx.AsyncClient) -> None:
+    body = {"input": {"text": "x y", "delay": 0}, "stream": True}
+    async with aclient.stream("POST", "/api/v2/workflows/stream/execute", json=body, headers=KEY) as response:
+        frames = sse_payloads([line async for line in response.aiter_lines()])
+    assert frames[-1] == "[DONE]" and frames[-2]["event"] == "final"
+    fault = {"path": "/api/workflows/echo/execute", "kind": "reset"}
+    assert (await aclient.post("/_emulator/faults", json=fault)).status_code == 200
+    with pytest.raises(httpx.RemoteProtocolError):
+        await aclient.post("/api/workflows/echo/execute", json={}, headers=KEY)
+
+
+def test_sync_transport_serves_sync_and_streamed_runs(client: httpx.Client) -> None:
+    response = client.post("/api/workflows/echo/execute", json={"a": 1}, headers=KEY)
+    assert response.status_code == 200 and response.json()["output"] == {"a": 1}
+    with client.stream(
+        "POST", "/api/workflows/stream/execute", json={"stream": True, "text": "p q"}, headers=KEY
+    ) as r:
+        frames = sse_payloads(list(r.iter_lines()))
+    assert [f["chunk"] for f in frames if isinstance(f, dict) and "chunk" in f] == ["p ", "q"]
+    assert client.post("/api/workflows/echo/execute", json={}).status_code == 401
+    assert len(client.get("/_emulator/executions").json()["executions"]) == 2
