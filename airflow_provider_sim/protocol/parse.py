@@ -52,6 +52,13 @@ _FIX_BY_STATUS: dict[int, str] = {
 }
 
 
+def invalid_response(response: HttpResponse, message: str) -> SimInvalidResponseError:
+    """The error for a 2xx answer we cannot read."""
+    return SimInvalidResponseError(
+        message, http_status=response.status_code, request_id=response.header("x-request-id")
+    )
+
+
 def parse_json(response: HttpResponse) -> Any:
     """The JSON body, or :class:`SimInvalidResponseError` saying what came instead."""
     try:
@@ -206,10 +213,8 @@ def _cost(value: Any) -> float | None:
 def _data(body: Any, response: HttpResponse) -> dict[str, Any]:
     """The ``data`` object of a v2 envelope."""
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-        raise SimInvalidResponseError(
-            "Sim's answer has no 'data' object; is the connection's API version right (v2 vs v1)?",
-            http_status=response.status_code,
-            request_id=response.header("x-request-id"),
+        raise invalid_response(
+            response, "Sim's answer has no 'data' object; is the connection's API version right (v2 vs v1)?"
         )
     return body["data"]
 
@@ -236,11 +241,7 @@ def parse_execute(spec: RequestSpec, response: HttpResponse, workflow_id: str) -
             )
         return parse_run_data(data, workflow_id, run_id)
     if not isinstance(body, dict):
-        raise SimInvalidResponseError(
-            "Sim's execute answer is not a JSON object",
-            http_status=response.status_code,
-            request_id=response.header("x-request-id"),
-        )
+        raise invalid_response(response, "Sim's execute answer is not a JSON object")
     execution_id = _str(body.get("executionId")) or run_id
     if response.status_code == 202 or body.get("async") is True:
         return SimRun(
@@ -295,11 +296,7 @@ def parse_run(spec: RequestSpec, response: HttpResponse, workflow_id: str, run_i
     body = parse_json(response)
     data = _data(body, response) if spec.api_version is ApiVersion.V2 else body
     if not isinstance(data, dict):
-        raise SimInvalidResponseError(
-            "Sim's run status is not a JSON object",
-            http_status=response.status_code,
-            request_id=response.header("x-request-id"),
-        )
+        raise invalid_response(response, "Sim's run status is not a JSON object")
     return parse_run_data(data, workflow_id, run_id)
 
 
@@ -309,11 +306,7 @@ def parse_job(
     """A legacy job (``/api/jobs/{id}``). A completed job whose workflow failed is a failed run."""
     body = parse_json(response)
     if not isinstance(body, dict):
-        raise SimInvalidResponseError(
-            "Sim's job status is not a JSON object",
-            http_status=response.status_code,
-            request_id=response.header("x-request-id"),
-        )
+        raise invalid_response(response, "Sim's job status is not a JSON object")
     status = RunStatus.from_sim(body.get("status"))
     result = _obj(body.get("output"))
     metadata = _obj(body.get("metadata"))
@@ -384,10 +377,9 @@ def parse_usage_limits(response: HttpResponse) -> UsageLimits:
     """``/api/users/me/usage-limits``."""
     body = parse_json(response)
     if not isinstance(body, dict) or "rateLimit" not in body:
-        raise SimInvalidResponseError(
+        raise invalid_response(
+            response,
             "The usage-limits answer has no 'rateLimit': the base URL does not look like a Sim server",
-            http_status=response.status_code,
-            request_id=response.header("x-request-id"),
         )
     rate = _obj(body.get("rateLimit"))
     usage = _obj(body.get("usage"))
