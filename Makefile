@@ -14,6 +14,7 @@ DEFAULT_AIRFLOW := 3.3
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 PYTEST_ARGS ?=
+LINT_PATHS := $(wildcard airflow_provider_sim tests example_dags bench scripts)
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: test lint demo lock bench screenshots clean $(addprefix test-,$(AIRFLOW_LINES)) $(addprefix env-,$(AIRFLOW_LINES))
@@ -36,8 +37,8 @@ $(addprefix env-,$(AIRFLOW_LINES)): env-%: .venvs/af-%/.synced
 	@true
 
 lint: .venvs/af-$(DEFAULT_AIRFLOW)/.synced
-	.venvs/af-$(DEFAULT_AIRFLOW)/bin/ruff check airflow_provider_sim tests example_dags bench
-	.venvs/af-$(DEFAULT_AIRFLOW)/bin/ruff format --check airflow_provider_sim tests example_dags bench
+	.venvs/af-$(DEFAULT_AIRFLOW)/bin/ruff check $(LINT_PATHS)
+	.venvs/af-$(DEFAULT_AIRFLOW)/bin/ruff format --check $(LINT_PATHS)
 	.venvs/af-$(DEFAULT_AIRFLOW)/bin/mypy
 
 # pytest exit code 5 means "no tests collected": for us that is a broken suite, not a pass.
