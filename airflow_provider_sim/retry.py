@@ -7,7 +7,7 @@ retry cannot silently die because a transport wrapped the error differently.
 What is retried (defaults as Sim's SDK: 3 retries, 1 s initial, x2, 30 s cap, +-25 % jitter):
 
 * 429 rate limits: always; nothing was done. Waits ``Retry-After`` / ``X-RateLimit-Reset`` when
-  Sim sends them, else backs off (v1's 429 has no headers).
+  Sim sends them (plus up to ``jitter`` more, never less), else backs off (v1's 429 has no headers).
 * 502/503/504 and connection errors: when the request is safe to resend. Reads are; executes are
   too, because every execute names its run with a client-chosen id and a resend that finds the id
   taken reads that run instead of starting another.
@@ -88,9 +88,11 @@ class WaitForSim(wait_base):
     def __call__(self, retry_state: RetryCallState) -> float:
         error = retry_state.outcome.exception() if retry_state.outcome else None
         hint = getattr(error, "retry_after", None)
-        if isinstance(hint, int | float):
-            return min(float(hint), MAX_SERVER_WAIT_SECONDS)
         s = self.settings
+        if isinstance(hint, int | float):
+            # never earlier than asked; the jitter keeps many waiting clients from retrying in lockstep
+            # (Sim rounds Retry-After up to whole seconds, so without it they all wake together)
+            return min(float(hint), MAX_SERVER_WAIT_SECONDS) * random.uniform(1, 1 + s.jitter)
         backoff = min(s.initial_delay * s.multiplier ** (retry_state.attempt_number - 1), s.max_delay)
         return backoff * random.uniform(1 - s.jitter, 1 + s.jitter)
 

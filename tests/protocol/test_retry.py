@@ -58,7 +58,8 @@ def state_after(error: BaseException, attempt: int) -> RetryCallState:
 
 def test_wait_honours_the_servers_hint() -> None:
     wait = WaitForSim(RetrySettings())
-    assert wait(state_after(rate_limited(retry_after=7), 1)) == 7.0
+    waits = [wait(state_after(rate_limited(retry_after=7), 1)) for _ in range(200)]
+    assert min(waits) >= 7.0 and max(waits) <= 7.0 * 1.25 and len(set(waits)) > 1
 
 
 def test_wait_backs_off_exponentially_with_jitter_and_a_cap() -> None:
@@ -78,7 +79,8 @@ def test_policy_stops_after_max_retries_and_logs_each_wait(caplog: pytest.LogCap
                 calls.append(1)
                 raise rate_limited(retry_after=3)
     assert len(calls) == 3
-    assert ["(1 of 2) in 3.0 s" in r.getMessage() for r in caplog.records] == [True, False]
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and "(1 of 2) in 3." in messages[0] and "(2 of 2) in 3." in messages[1]
 
 
 @pytest.mark.parametrize(
