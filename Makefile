@@ -61,3 +61,11 @@ lock: | $(UV)
 
 clean:
 	rm -rf .venvs $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks against the local emulator on Airflow 3.3 (< 10 min); writes bench/RESULTS.md.
+#   make bench BENCH_ARGS=--smoke     a few seconds each, numbers not meaningful
+BENCH_ARGS ?=
+bench: .venvs/af-$(DEFAULT_AIRFLOW)/.synced
+	rm -rf .airflow-home/bench; mkdir -p .airflow-home/bench
+	AIRFLOW_HOME=$(CURDIR)/.airflow-home/bench AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	  .venvs/af-$(DEFAULT_AIRFLOW)/bin/python -m bench.run_all $(BENCH_ARGS)

@@ -1,0 +1,1 @@
+"""Benchmarks of the Sim provider against the local emulator (``make bench``; see bench/README.md)."""

@@ -1,0 +1,152 @@
+"""4. DAG-parse cost: importing ``airflow_provider_sim.operators.sim`` vs ``airflow.sdk`` alone.
+
+Each sample is a fresh interpreter that times one import statement (interpreter start-up is not
+counted); the two kinds alternate. Extra cost = median(operator module) - median(airflow.sdk).
+Goal: ≤ 30 ms. ``python -X importtime`` then lists the modules the operator adds on top of
+``airflow.sdk`` and their cumulative import times, heaviest first.
+
+Airflow 3.x only (``airflow.sdk`` does not exist on 2.x): skipped there.
+
+    python -m bench.import_cost [--smoke] [--samples K]
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import _common
+
+GOAL_MS = 30.0
+BASELINE = "airflow.sdk"
+OURS = "airflow_provider_sim.operators.sim"
+SNIPPET = "import time; t = time.perf_counter(); import {mod}; print(time.perf_counter() - t)"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(_common.REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _time_import(module: str) -> float:
+    proc = subprocess.run(
+        [sys.executable, "-c", SNIPPET.format(mod=module)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def _importtime(module: str) -> dict[str, tuple[int, int]]:
+    """module -> (self µs, cumulative µs) from ``-X importtime``."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    out: dict[str, tuple[int, int]] = {}
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        try:
+            self_us, cum_us, name = (part.strip() for part in line.split(":", 1)[1].split("|"))
+            out[name.strip()] = (int(self_us), int(cum_us))
+        except ValueError:
+            continue
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = _common.parser(__doc__.splitlines()[0])
+    p.add_argument("--samples", type=int, default=None, help="fresh processes per kind (default 12)")
+    args = p.parse_args(argv)
+    samples = args.samples or (1 if args.smoke else 12)
+    started = time.monotonic()
+    _common.prepare_airflow_env()
+    result = _common.Result("import_cost", "4. DAG-parse cost (import time, fresh processes)", args.smoke)
+    try:
+        import airflow
+
+        major = int(airflow.__version__.split(".")[0])
+    except Exception as err:
+        major = 0
+        result.skipped = f"airflow not importable: {err!r}"
+    if major and major < 3:
+        result.skipped = f"Airflow {airflow.__version__}: airflow.sdk (the 3.x baseline) does not exist"
+    if result.skipped:
+        _common.finish(result, args.out, started)
+        return 0
+
+    if not args.smoke:
+        _time_import(OURS)  # warm the bytecode caches of both
+        _time_import(BASELINE)
+    base: list[float] = []
+    ours: list[float] = []
+    for i in range(samples):
+        for module in (BASELINE, OURS) if i % 2 == 0 else (OURS, BASELINE):
+            (base if module == BASELINE else ours).append(_time_import(module))
+    mb, mo = _common.median(base), _common.median(ours)
+    extra_ms = (mo - mb) * 1000
+    result.add(
+        f"import time, median of {samples} fresh processes each",
+        f"{mb * 1000:.1f} ms (import {BASELINE})",
+        f"{mo * 1000:.1f} ms (import {OURS})",
+        round(mo / mb, 3) if mb else None,
+        f"extra <= {GOAL_MS:g} ms",
+        extra_ms <= GOAL_MS,
+    )
+    result.add(
+        "extra import time (ours - baseline)",
+        "0 ms",
+        f"{extra_ms:.1f} ms",
+        None,
+        f"<= {GOAL_MS:g} ms",
+        extra_ms <= GOAL_MS,
+    )
+
+    # what the operator module adds on top of airflow.sdk, from -X importtime
+    t_base = _importtime(BASELINE)
+    t_ours = _importtime(OURS)
+    added = {name: v for name, v in t_ours.items() if name not in t_base}
+    top_level: dict[str, int] = {}
+    for name, (self_us, _cum) in added.items():
+        root = name.split(".")[0]
+        top_level[root] = top_level.get(root, 0) + self_us
+    heavy = sorted(top_level.items(), key=lambda kv: -kv[1])[:8]
+    heaviest_cum = sorted(added.items(), key=lambda kv: -kv[1][1])[:8]
+    result.notes.append(
+        f"-X importtime: {len(added)} modules added on top of {BASELINE}, "
+        f"{sum(v[0] for v in added.values()) / 1000:.1f} ms self time in total; by package (self): "
+        + ", ".join(f"{k} {v / 1000:.1f} ms" for k, v in heavy)
+    )
+    result.notes.append(
+        "heaviest added imports (cumulative): "
+        + ", ".join(f"{k} {v[1] / 1000:.1f} ms" for k, v in heaviest_cum)
+    )
+    result.raw.update(
+        baseline_s=base,
+        ours_s=ours,
+        extra_ms=extra_ms,
+        added_by_package_us=dict(heavy),
+        heaviest_added_cum_us={k: v[1] for k, v in heaviest_cum},
+    )
+    _common.finish(result, args.out, started)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""Every benchmark runs in ``--smoke`` mode and reports its numbers. Never asserts a timing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _airflow_major() -> int:
+    import airflow
+
+    return int(airflow.__version__.split(".")[0])
+
+
+def _run(name: str, out: Path, timeout: float = 60) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", "--smoke", "--out", str(out)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / f"{name}.smoke.json").read_text())
+    assert result["name"] == name and result["smoke"] is True
+    return result
+
+
+def _assert_reported(result: dict) -> None:
+    assert result["rows"], result
+    for row in result["rows"]:
+        assert row["measure"] and row["ours"] and row["goal"]
+
+
+@pytest.mark.parametrize(
+    "name", ["hook_overhead", "deferred_waits", "rate_limited_fanout", "completion_latency"]
+)
+def test_benchmark_smoke(name: str, tmp_path: Path) -> None:
+    _assert_reported(_run(name, tmp_path))
+
+
+def test_import_cost_smoke(tmp_path: Path) -> None:
+    if _airflow_major() < 3:
+        pytest.skip("import_cost compares against airflow.sdk, which exists on Airflow 3.x only")
+    _assert_reported(_run("import_cost", tmp_path))
+
+
+def test_results_markdown_from_smoke(tmp_path: Path) -> None:
+    from bench import run_all
+
+    _run("completion_latency", tmp_path)
+    md = tmp_path / "RESULTS.md"
+    run_all.write_markdown(tmp_path, md, smoke=True, failed=[])
+    text = md.read_text()
+    assert "| # | measure | baseline | ours | ratio | goal | met? |" in text
+    assert "Completion latency" in text and "cores" in text
