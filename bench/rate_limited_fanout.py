@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     result.add(
         "retry waits honour Retry-After",
         "-",
-        f"{honoured}/{len(hinted)} hinted waits >= the hint (plus jitter); {len(waits) - len(hinted)} unhinted",
+        f"{honoured}/{len(hinted)} hinted waits >= the hint; {len(waits) - len(hinted)} unhinted",
         None,
         "all hinted waits >= Retry-After",
         honoured == len(hinted),
