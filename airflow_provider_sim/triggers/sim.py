@@ -7,15 +7,17 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sim.events import error_event, run_event
 from airflow_provider_sim.exceptions import SimConfigurationError, SimError
-from airflow_provider_sim.hooks.sim_async import SimAsyncHook
 from airflow_provider_sim.protocol.build import check_run_id, check_workflow_id
 from airflow_provider_sim.protocol.models import RunStatus
+
+if TYPE_CHECKING:  # imported where used: DAG files import this module, the triggerer runs it
+    from airflow_provider_sim.hooks.sim_async import SimAsyncHook
 
 
 class SimRunTrigger(BaseTrigger):
@@ -100,6 +102,8 @@ class SimRunTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll with one HTTP client for the trigger's whole life; fire exactly one event."""
+        from airflow_provider_sim.hooks.sim_async import SimAsyncHook
+
         async with SimAsyncHook(self.sim_conn_id) as hook:
             last_status: RunStatus | None = None
             while True:
@@ -140,6 +144,8 @@ class SimRunTrigger(BaseTrigger):
         a triggerer restart): cancel the run, best effort."""
         if not self.cancel_on_timeout:
             return
+        from airflow_provider_sim.hooks.sim_async import SimAsyncHook
+
         try:
             async with SimAsyncHook(self.sim_conn_id) as hook:
                 result = await hook.cancel_run(self.workflow_id, self.run_id)
