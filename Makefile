@@ -69,3 +69,9 @@ bench: .venvs/af-$(DEFAULT_AIRFLOW)/.synced
 	rm -rf .airflow-home/bench; mkdir -p .airflow-home/bench
 	AIRFLOW_HOME=$(CURDIR)/.airflow-home/bench AIRFLOW__CORE__LOAD_EXAMPLES=False \
 	  .venvs/af-$(DEFAULT_AIRFLOW)/bin/python -m bench.run_all $(BENCH_ARGS)
+
+# docs/connection-form-airflow-{2.11,3.3}.png: the Sim connection form in each major line's real web
+# server, shot by headless Chromium (Debian's chromium, installed if missing; playwright in a throwaway
+# venv under /tmp, never in .venvs/).
+screenshots: .venvs/af-2.11/.synced .venvs/af-3.3/.synced
+	$(PYTHON) scripts/screenshots.py 2.11 3.3

@@ -110,10 +110,10 @@ def connection_form_widgets() -> dict[str, Any]:
     """wtforms fields for Airflow < 3.2, which builds the form from the hook's classmethod.
 
     Airflow accepts only String, Integer, Password and Boolean fields there, so choices and
-    decimals are strings with validators.
+    decimals are strings with validators (``any_of``, the name Airflow 3.0 turns into a choice list).
     """
     from wtforms import IntegerField, StringField
-    from wtforms.validators import AnyOf, NumberRange, Optional, Regexp
+    from wtforms.validators import NumberRange, Optional, Regexp, any_of
 
     try:  # the classic (FAB) web UI styles fields with this widget; the React UI ignores it
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
@@ -124,11 +124,12 @@ def connection_form_widgets() -> dict[str, Any]:
 
     widgets: dict[str, Any] = {}
     for field in EXTRA_FIELDS:
-        common = {"description": field.description, "default": field.default, **widget}
+        default = str(field.default) if field.kind is float else field.default  # a string field's value
+        common = {"description": field.description, "default": default, **widget}
         if field.kind is int:
             widgets[field.name] = IntegerField(field.label, [Optional(), NumberRange(min=0)], **common)
         elif field.choices:
-            widgets[field.name] = StringField(field.label, [Optional(), AnyOf(field.choices)], **common)
+            widgets[field.name] = StringField(field.label, [Optional(), any_of(field.choices)], **common)
         elif field.kind is float:
             widgets[field.name] = StringField(field.label, [Optional(), Regexp(r"^\d+(\.\d+)?$")], **common)
         else:
