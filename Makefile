@@ -41,13 +41,14 @@ lint: .venvs/af-$(DEFAULT_AIRFLOW)/.synced
 	.venvs/af-$(DEFAULT_AIRFLOW)/bin/ruff format --check $(LINT_PATHS)
 	.venvs/af-$(DEFAULT_AIRFLOW)/bin/mypy
 
+# Each run gets its own AIRFLOW_HOME (SQLite DB), so parallel runs cannot delete each other's.
 # pytest exit code 5 means "no tests collected": for us that is a broken suite, not a pass.
 $(addprefix test-,$(AIRFLOW_LINES)): test-%: .venvs/af-%/.synced
 	@echo "=== Airflow $* ==="
 	@.venvs/af-$*/bin/python -c "import airflow; print('apache-airflow', airflow.__version__)"
-	@set +e; rm -rf .airflow-home/$*; mkdir -p .airflow-home/$*; \
-	AIRFLOW_HOME=$(CURDIR)/.airflow-home/$* AIRFLOW__CORE__LOAD_EXAMPLES=False \
-	  .venvs/af-$*/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@set +e; home=$$(mktemp -d "$${TMPDIR:-/tmp}/airflow-provider-sim-$*-XXXXXX"); \
+	AIRFLOW_HOME=$$home AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	  .venvs/af-$*/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; rm -rf "$$home"; \
 	if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests on Airflow $*: failing"; exit 1; fi; exit $$rc
 
 demo: .venvs/af-$(DEFAULT_AIRFLOW)/.synced

@@ -7,7 +7,7 @@ import ast
 import hashlib
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sim.exceptions import (
     SimConfigurationError,
@@ -15,7 +15,6 @@ from airflow_provider_sim.exceptions import (
     SimNotFoundError,
     SimRunFailedError,
 )
-from airflow_provider_sim.hooks.sim import SimHook
 from airflow_provider_sim.links import (
     XCOM_COST,
     XCOM_DURATION_MS,
@@ -27,6 +26,9 @@ from airflow_provider_sim.links import (
 from airflow_provider_sim.protocol.build import run_logs_url
 from airflow_provider_sim.protocol.models import RunStatus, SimRun
 from airflow_provider_sim.version_compat import Context, task_state_store
+
+if TYPE_CHECKING:  # requests, tenacity and sseclient load when a task runs, not when a DAG parses
+    from airflow_provider_sim.hooks.sim import SimHook
 
 PAUSE_CHOICES = ("wait", "succeed", "fail")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")

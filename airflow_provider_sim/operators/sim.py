@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sim.connection_form import DEFAULT_CONN_ID
 from airflow_provider_sim.events import run_from_event
 from airflow_provider_sim.exceptions import SimConfigurationError, SimConflictError, SimWaitTimeoutError
-from airflow_provider_sim.hooks.sim import SimHook
 from airflow_provider_sim.links import SimRunLink
 from airflow_provider_sim.operators.runs import (
     PAUSE_CHOICES,
@@ -21,10 +20,13 @@ from airflow_provider_sim.operators.runs import (
     remember_run,
     run_id_for_try,
 )
-from airflow_provider_sim.protocol.build import check_timeout, check_workflow_id
+from airflow_provider_sim.protocol.build import check_execution_timeout, check_timeout, check_workflow_id
 from airflow_provider_sim.protocol.models import RunError, RunStatus, SimRun
 from airflow_provider_sim.triggers.sim import SimRunTrigger
 from airflow_provider_sim.version_compat import BaseOperator, Context, default_deferrable
+
+if TYPE_CHECKING:  # requests, tenacity and sseclient load when a task runs, not when a DAG parses
+    from airflow_provider_sim.hooks.sim import SimHook
 
 
 class SimExecuteWorkflowOperator(BaseOperator):
@@ -105,11 +107,15 @@ class SimExecuteWorkflowOperator(BaseOperator):
                 "stream=True reads the run's output in the worker as it is produced: it cannot be "
                 "combined with deferrable=True or wait_for_completion=False."
             )
+        is_async = (async_execution or self.deferrable or not wait_for_completion) and not stream
+        check_execution_timeout(execution_timeout_seconds, is_async=is_async)
         self._run: SimRun | None = None
 
     @cached_property
     def hook(self) -> SimHook:
         """The Sim hook for ``sim_conn_id``."""
+        from airflow_provider_sim.hooks.sim import SimHook
+
         return SimHook(self.sim_conn_id)
 
     def execute(self, context: Context) -> Any:
@@ -159,8 +165,8 @@ class SimExecuteWorkflowOperator(BaseOperator):
 
     def _stream(self, context: Context, workflow_id: str, workflow_input: Any, run_id: str) -> Any:
         self.log.info("Streaming Sim workflow %r as run %s", workflow_id, run_id)
-        context["ti"].xcom_push(key="sim_run_id", value=run_id)
         self._run = SimRun(run_id, workflow_id, RunStatus.RUNNING)
+        publish_run(self.hook, context, self._run, self.log)  # id and link before the stream opens
         result = SimRun(run_id, workflow_id, RunStatus.FAILED)
         for frame in self.hook.stream_workflow(
             workflow_id, workflow_input, run_id=run_id, selected_outputs=self.selected_outputs

@@ -97,6 +97,26 @@ def check_timeout(value: object, *, name: str, maximum: float | None = None) -> 
     return float(value)
 
 
+def check_execution_timeout(value: object, *, is_async: bool) -> None:
+    """Sim's own cap for a run: async runs only, a whole number of seconds from 1 to 604800."""
+    if value is None:
+        return
+    if not is_async:
+        raise SimConfigurationError(
+            "execution_timeout_seconds is Sim's cap for async runs only: use async execution (the "
+            "operator's default, not stream or async_execution=False) or drop execution_timeout_seconds."
+        )
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 1 <= value <= MAX_EXECUTION_TIMEOUT_SECONDS
+    ):
+        raise SimConfigurationError(
+            f"execution_timeout_seconds must be a whole number from 1 to {MAX_EXECUTION_TIMEOUT_SECONDS}, "
+            f"got {value!r}."
+        )
+
+
 def workflow_input(value: Any) -> dict[str, Any]:
     """The workflow input as Sim's SDK sends it: a dict as-is, anything else as ``{"input": value}``.
 
@@ -163,21 +183,7 @@ def build_execute(
     """``POST .../execute`` naming its run ``run_id`` (``X-Run-Id`` / ``X-Execution-Id``)."""
     path = _workflow_path(api, workflow_id) + "/execute"
     check_run_id(run_id)
-    if execution_timeout_seconds is not None:
-        if mode != "async":
-            raise SimConfigurationError(
-                "execution_timeout_seconds is Sim's cap for async runs only: set async execution "
-                "(or the operator's deferrable/wait mode) or drop execution_timeout_seconds."
-            )
-        if (
-            isinstance(execution_timeout_seconds, bool)
-            or not isinstance(execution_timeout_seconds, int)
-            or not 1 <= execution_timeout_seconds <= MAX_EXECUTION_TIMEOUT_SECONDS
-        ):
-            raise SimConfigurationError(
-                f"execution_timeout_seconds must be a whole number from 1 to "
-                f"{MAX_EXECUTION_TIMEOUT_SECONDS}, got {execution_timeout_seconds!r}."
-            )
+    check_execution_timeout(execution_timeout_seconds, is_async=mode == "async")
     outputs = _check_selected_outputs(selected_outputs)
     body: dict[str, Any] = {"input": workflow_input(input)}
     headers: dict[str, str] = {}

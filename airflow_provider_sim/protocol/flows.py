@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from airflow_provider_sim.exceptions import SimConflictError, SimNotFoundError, SimWaitTimeoutError
@@ -172,5 +173,6 @@ def execute(
         )
     run = parse_execute(spec, response, workflow_id)
     if run.status is RunStatus.PAUSED and run.paused is None:  # v2's execute answer omits where it waits
-        run = yield from get_run(api, workflow_id, run.run_id, selected_outputs=selected_outputs)
+        status = yield from get_run(api, workflow_id, run.run_id, selected_outputs=selected_outputs)
+        run = replace(run, paused=status.paused)  # the status read has no output for a paused run
     return run

@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sim.connection_form import DEFAULT_CONN_ID
 from airflow_provider_sim.events import run_from_event
 from airflow_provider_sim.exceptions import SimConfigurationError, SimError
-from airflow_provider_sim.hooks.sim import SimHook
 from airflow_provider_sim.operators.runs import PAUSE_CHOICES, complete
 from airflow_provider_sim.protocol.models import RunStatus, SimRun
 from airflow_provider_sim.triggers.sim import SimRunTrigger
@@ -20,6 +19,9 @@ from airflow_provider_sim.version_compat import (
     Context,
     default_deferrable,
 )
+
+if TYPE_CHECKING:  # requests, tenacity and sseclient load when a task runs, not when a DAG parses
+    from airflow_provider_sim.hooks.sim import SimHook
 
 
 class SimJobSensor(BaseSensorOperator):
@@ -69,6 +71,8 @@ class SimJobSensor(BaseSensorOperator):
     @cached_property
     def hook(self) -> SimHook:
         """The Sim hook for ``sim_conn_id``."""
+        from airflow_provider_sim.hooks.sim import SimHook
+
         return SimHook(self.sim_conn_id)
 
     def _read(self) -> SimRun:
