@@ -4,16 +4,21 @@
 - ``emulator`` (function): resets the server, then yields an
   :class:`~airflow_provider_sim.emulator.control.EmulatorHandle` with ``base_url``, ``api_key``,
   ``control`` (an :class:`EmulatorControl`) and ``headers`` (``{"X-API-Key": ...}``).
+- ``dag_runner`` (session), ``run_dag``, ``sim_hook``: run DAGs through real Airflow (``dag.test()``)
+  against the emulator, sharing one migrated DB and one worker per session (:mod:`tests.dag_runner`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 
 from airflow_provider_sim.emulator.control import EmulatorControl, EmulatorHandle
 from airflow_provider_sim.emulator.process import EmulatorProcess
+from airflow_provider_sim.hooks.sim import SimHook
+from tests.dag_runner import DagRunner, RunDag, shared_runner
 
 TEST_API_KEY = "sk-sim-test-key"
 
@@ -36,3 +41,23 @@ def emulator(sim_server: EmulatorProcess) -> Iterator[EmulatorHandle]:
         control=control,
         headers={"X-API-Key": TEST_API_KEY},
     )
+
+
+@pytest.fixture(scope="session")
+def dag_runner(sim_server: EmulatorProcess) -> DagRunner:
+    """The session's ``dag.test()`` runner, with ``sim_default`` pointing at the emulator."""
+    return shared_runner(sim_server.base_url, sim_server.api_key)
+
+
+@pytest.fixture
+def run_dag(dag_runner: DagRunner, emulator: EmulatorHandle, request: pytest.FixtureRequest) -> RunDag:
+    """``run_dag(body, ...)``: run a DAG named after the test on a freshly reset emulator."""
+    return RunDag(dag_runner, request.node.name)
+
+
+@pytest.fixture
+def sim_hook(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> SimHook:
+    """A hook in the test process on the same ``sim_default`` connection, to start, cancel or resume runs."""
+    conn = {"conn_type": "sim", "host": emulator.base_url, "password": emulator.api_key}
+    monkeypatch.setenv("AIRFLOW_CONN_SIM_DEFAULT", json.dumps(conn))
+    return SimHook("sim_default")

@@ -59,8 +59,8 @@ class SimExecuteWorkflowOperator(BaseOperator):
     :param execution_timeout_seconds: Sim's own cap for the run (async runs, 1-604800).
     :param check_deployed: check first that the workflow is deployed, and fail with a clear message if not.
     :param on_pause: when the run pauses for human input: ``"wait"`` (default) until it finishes,
-        ``"succeed"`` (returning what Sim reports
-        for the paused run: the output so far for a synchronous run, usually nothing when polled), or ``"fail"``.
+        ``"succeed"`` (returning what Sim reports for the paused run: the output so far for a
+        synchronous run, usually nothing when polled), or ``"fail"``.
     """
 
     template_fields: Sequence[str] = ("workflow_id", "input", "sim_conn_id", "selected_outputs")
