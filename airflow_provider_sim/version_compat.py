@@ -15,6 +15,7 @@ from airflow.providers.common.compat.sdk import (
     BaseOperatorLink,
     BaseSensorOperator,
     Context,
+    PokeReturnValue,
     XCom,
     conf,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "BaseOperatorLink",
     "BaseSensorOperator",
     "Context",
+    "PokeReturnValue",
     "XCom",
     "default_deferrable",
     "task_state_store",

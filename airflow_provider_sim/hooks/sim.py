@@ -4,31 +4,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from functools import cached_property
 from typing import Any, TypeVar
 
 import requests
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, mask_secret
 from sseclient import SSEClient
 from tenacity import Retrying
 
 from airflow_provider_sim import connection_form
 from airflow_provider_sim.exceptions import (
-    SimApiError,
     SimAuthError,
     SimConfigurationError,
+    SimConflictError,
     SimConnectionError,
     SimError,
+    SimNotFoundError,
 )
-from airflow_provider_sim.hooks.settings import SimSettings, settings_from_connection
+from airflow_provider_sim.hooks.settings import (
+    SimSettings,
+    hook_overrides,
+    missing_connection,
+    settings_from_connection,
+)
 from airflow_provider_sim.protocol import flows
 from airflow_provider_sim.protocol.build import (
     ExecuteMode,
     build_deployment_status,
     build_execute,
     build_get_workflow,
-    build_resume,
     build_usage_limits,
     check_run_id,
     new_run_id,
@@ -100,14 +104,14 @@ class SimHook(BaseHook):
     ) -> None:
         super().__init__()
         self.sim_conn_id = sim_conn_id
-        self._overrides: dict[str, Any] = {
-            "api_version": api_version,
-            "timeout": timeout,
-            "sync_timeout": sync_timeout,
-            "max_retries": max_retries,
-            "initial_delay": retry_initial_delay,
-            "max_delay": retry_max_delay,
-        }
+        self._overrides = hook_overrides(
+            api_version=api_version,
+            timeout=timeout,
+            sync_timeout=sync_timeout,
+            max_retries=max_retries,
+            retry_initial_delay=retry_initial_delay,
+            retry_max_delay=retry_max_delay,
+        )
         self.last_rate_limit: RateLimitInfo | None = None
 
     # -- connection form (Airflow < 3.2; newer versions read get_provider_info) -------------------
@@ -127,14 +131,8 @@ class SimHook(BaseHook):
         """The checked connection settings (read once per hook)."""
         try:
             conn = self.get_connection(self.sim_conn_id)
-        except Exception as err:  # AirflowNotFoundException differs by version; all mean "missing"
-            if "isn't defined" not in str(err) and "not found" not in str(err).lower():
-                raise
-            raise SimConfigurationError(
-                f"Airflow connection {self.sim_conn_id!r} is not defined: create it (type 'Sim') in "
-                f"Admin → Connections, or set AIRFLOW_CONN_{self.sim_conn_id.upper()} to "
-                '\'{"conn_type": "sim", "host": "https://www.sim.ai", "password": "sk-sim-..."}\'.'
-            ) from err
+        except AirflowNotFoundException as err:
+            raise missing_connection(self.sim_conn_id) from err
         settings = settings_from_connection(conn).with_overrides(**self._overrides)
         mask_secret(settings.api_key)
         return settings
@@ -277,8 +275,8 @@ class SimHook(BaseHook):
         )
         try:
             response = self._send(spec)
-        except SimApiError as err:
-            if getattr(err, "after_resend", False):
+        except SimConflictError as err:
+            if err.after_resend:  # an earlier attempt started the run: wait for it instead
                 run = self.wait_for_run(workflow_id, run_id, poll_interval=2.0, timeout=settings.sync_timeout)
                 yield from _frames_of_finished_run(run)
                 return
@@ -357,14 +355,7 @@ class SimHook(BaseHook):
 
     def resume_run(self, workflow_id: str, run_id: str, context_id: str, input: Any = None) -> SimRun:
         """Answer a run paused for human input; keep polling ``run_id`` (the original) afterwards."""
-        spec = build_resume(self.settings.api_version, workflow_id, run_id, context_id, input)
-        as_execute = replace(spec, is_execute=True, run_id=run_id)
-        return self._drive(
-            flows.single(
-                spec,
-                lambda response: replace(parse_execute(as_execute, response, workflow_id), run_id=run_id),
-            )
-        )
+        return self._drive(flows.resume(self.settings.api_version, workflow_id, run_id, context_id, input))
 
     def get_deployment_status(self, workflow_id: str) -> DeploymentStatus:
         """Whether the workflow is deployed (only deployed workflows run with an API key)."""
@@ -373,8 +364,6 @@ class SimHook(BaseHook):
 
     def validate_workflow(self, workflow_id: str) -> bool:
         """True if the workflow exists and is deployed; errors other than 404 are raised."""
-        from airflow_provider_sim.exceptions import SimNotFoundError
-
         try:
             return self.get_deployment_status(workflow_id).is_deployed
         except SimNotFoundError:

@@ -16,12 +16,17 @@ from typing import Any, TypeVar
 
 import httpx
 from airflow.providers.common.compat.connection import get_async_connection
-from airflow.providers.common.compat.sdk import BaseHook
+from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 from tenacity import AsyncRetrying
 
 from airflow_provider_sim import connection_form
 from airflow_provider_sim.exceptions import SimConnectionError, SimError
-from airflow_provider_sim.hooks.settings import SimSettings, settings_from_connection
+from airflow_provider_sim.hooks.settings import (
+    SimSettings,
+    hook_overrides,
+    missing_connection,
+    settings_from_connection,
+)
 from airflow_provider_sim.protocol import flows
 from airflow_provider_sim.protocol.models import CancelResult, HttpResponse, RequestSpec, SimRun, Sleep
 from airflow_provider_sim.protocol.parse import raise_for_response
@@ -43,8 +48,12 @@ class SimAsyncHook(BaseHook):
 
     :param sim_conn_id: the Airflow connection id (``sim`` type); the key is read here, in the
         triggerer, and never passed through trigger arguments.
-    :param overrides: the same keyword overrides as :class:`~airflow_provider_sim.hooks.sim.SimHook`
-        (``api_version``, ``timeout``, ``max_retries`` ...).
+    :param api_version: ``"v2"`` or ``"v1"``; overrides the connection.
+    :param timeout: seconds an ordinary API call may take; overrides the connection.
+    :param sync_timeout: seconds a synchronous execute may wait; overrides the connection.
+    :param max_retries: retries after the first attempt (0 = none); overrides the connection.
+    :param retry_initial_delay: first backoff wait in seconds; overrides the connection.
+    :param retry_max_delay: longest backoff wait in seconds; overrides the connection.
     """
 
     conn_name_attr = "sim_conn_id"
@@ -52,10 +61,27 @@ class SimAsyncHook(BaseHook):
     conn_type = connection_form.CONN_TYPE
     hook_name = connection_form.HOOK_NAME
 
-    def __init__(self, sim_conn_id: str = connection_form.DEFAULT_CONN_ID, **overrides: Any) -> None:
+    def __init__(
+        self,
+        sim_conn_id: str = connection_form.DEFAULT_CONN_ID,
+        *,
+        api_version: str | None = None,
+        timeout: float | None = None,
+        sync_timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_initial_delay: float | None = None,
+        retry_max_delay: float | None = None,
+    ) -> None:
         super().__init__()
         self.sim_conn_id = sim_conn_id
-        self._overrides = overrides
+        self._overrides = hook_overrides(
+            api_version=api_version,
+            timeout=timeout,
+            sync_timeout=sync_timeout,
+            max_retries=max_retries,
+            retry_initial_delay=retry_initial_delay,
+            retry_max_delay=retry_max_delay,
+        )
         self._settings: SimSettings | None = None
         self._client: httpx.AsyncClient | None = None
 
@@ -77,7 +103,10 @@ class SimAsyncHook(BaseHook):
     async def settings(self) -> SimSettings:
         """The checked connection settings, looked up once with the async-safe connection API."""
         if self._settings is None:
-            conn = await get_async_connection(self.sim_conn_id, hook=self)
+            try:
+                conn = await get_async_connection(self.sim_conn_id, hook=self)
+            except AirflowNotFoundException as err:
+                raise missing_connection(self.sim_conn_id) from err
             self._settings = settings_from_connection(conn).with_overrides(**self._overrides)
         return self._settings
 

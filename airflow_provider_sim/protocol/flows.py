@@ -23,6 +23,7 @@ from airflow_provider_sim.protocol.build import (
     build_execute,
     build_get_job,
     build_get_run,
+    build_resume,
 )
 from airflow_provider_sim.protocol.models import (
     ApiVersion,
@@ -56,6 +57,17 @@ def cancel(api: ApiVersion, workflow_id: str, run_id: str) -> Flow[CancelResult]
     except SimConflictError:
         return CancelResult(run_id, cancelled=False, reason="already_finished")
     return parse_cancel(spec, response, run_id)
+
+
+def resume(
+    api: ApiVersion, workflow_id: str, run_id: str, context_id: str, input: Any = None
+) -> Flow[SimRun]:
+    """Answer a run paused for human input. The answer has an execute's shape (a result, or 202
+    queued) and may name a new resume attempt; the run is still ``run_id``, so that is returned."""
+    spec = build_resume(api, workflow_id, run_id, context_id, input)
+    response = yield spec
+    as_execute = replace(spec, is_execute=True, run_id=run_id)
+    return replace(parse_execute(as_execute, response, workflow_id), run_id=run_id)
 
 
 def get_run(

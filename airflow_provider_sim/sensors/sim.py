@@ -17,6 +17,7 @@ from airflow_provider_sim.version_compat import (
     AirflowSkipException,
     BaseSensorOperator,
     Context,
+    PokeReturnValue,
     default_deferrable,
 )
 
@@ -91,8 +92,6 @@ class SimJobSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> Any:
         """One status read; done when the run is terminal (or paused, unless waiting on pauses)."""
-        from airflow.providers.common.compat.sdk import PokeReturnValue
-
         run = self._read()
         self.log.info("Sim run %s is %s", run.run_id, run.status.value)
         if not self._is_done(run):
