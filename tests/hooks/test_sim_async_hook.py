@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_sim.emulator.control import EmulatorHandle
-from airflow_provider_sim.exceptions import SimAuthError, SimNotFoundError
+from airflow_provider_sim.exceptions import SimAuthError, SimConfigurationError, SimNotFoundError
 from airflow_provider_sim.hooks.sim import SimHook
 from airflow_provider_sim.hooks.sim_async import SimAsyncHook
 from airflow_provider_sim.protocol.models import RunStatus
@@ -52,3 +52,9 @@ async def test_one_client_for_the_hooks_life(sim_conn: ConnFactory) -> None:
         await hook.get_run("echo", run.run_id)
         assert hook._client is client and client is not None
     assert hook._client is None
+
+
+async def test_missing_connection_names_the_fix() -> None:
+    with pytest.raises(SimConfigurationError, match="AIRFLOW_CONN_SIM_NOWHERE_ASYNC"):
+        async with SimAsyncHook("sim_nowhere_async"):
+            pass
