@@ -7,7 +7,8 @@ retry cannot silently die because a transport wrapped the error differently.
 What is retried (defaults as Sim's SDK: 3 retries, 1 s initial, x2, 30 s cap, +-25 % jitter):
 
 * 429 rate limits: always; nothing was done. Waits ``Retry-After`` / ``X-RateLimit-Reset`` when
-  Sim sends them (plus up to ``jitter`` more, never less), else backs off (v1's 429 has no headers).
+  Sim sends them (plus up to ``jitter`` of it, at most 1 s, more; never less), else backs off (v1's
+  429 has no headers).
 * 502/503/504 and connection errors: when the request is safe to resend. Reads are; executes are
   too, because every execute names its run with a client-chosen id and a resend that finds the id
   taken reads that run instead of starting another.
@@ -34,6 +35,8 @@ from airflow_provider_sim.protocol.models import RequestSpec
 
 #: Longest server-requested wait we honour before giving up the retry instead.
 MAX_SERVER_WAIT_SECONDS = 300.0
+#: Most we add to a server-requested wait to keep waiting clients from waking in lockstep.
+MAX_HINT_SPREAD_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,11 @@ class WaitForSim(wait_base):
         hint = getattr(error, "retry_after", None)
         s = self.settings
         if isinstance(hint, int | float):
-            # never earlier than asked; the jitter keeps many waiting clients from retrying in lockstep
-            # (Sim rounds Retry-After up to whole seconds, so without it they all wake together)
-            return min(float(hint), MAX_SERVER_WAIT_SECONDS) * random.uniform(1, 1 + s.jitter)
+            # Never earlier than asked, and only a little later: Sim refills its bucket at the time it
+            # names, so a refill spends its tokens on whoever is awake. The spread keeps clients that
+            # got the same whole-second Retry-After from all retrying at the same instant.
+            wait = min(float(hint), MAX_SERVER_WAIT_SECONDS)
+            return wait + random.uniform(0, min(s.jitter * wait, MAX_HINT_SPREAD_SECONDS))
         backoff = min(s.initial_delay * s.multiplier ** (retry_state.attempt_number - 1), s.max_delay)
         return backoff * random.uniform(1 - s.jitter, 1 + s.jitter)
 

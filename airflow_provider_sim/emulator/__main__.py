@@ -41,13 +41,20 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         help=f"the key to accept in X-API-Key (default ${API_KEY_ENV_VAR} or sk-sim-emulator)",
     )
     parser.add_argument(
-        "--rate-limit-sync", type=float, default=None, metavar="N", help="sync executions/minute"
+        "--rate-limit-sync", type=float, default=None, metavar="N", help="sync executions per window"
     )
     parser.add_argument(
-        "--rate-limit-async", type=float, default=None, metavar="N", help="async executions/minute"
+        "--rate-limit-async", type=float, default=None, metavar="N", help="async executions per window"
     )
     parser.add_argument(
         "--rate-limit-burst", type=float, default=None, metavar="N", help="bucket size (default 2x rate)"
+    )
+    parser.add_argument(
+        "--rate-limit-window-seconds",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="refill window: the rate is added at the end of each (default 60, as on sim.ai)",
     )
     parser.add_argument(
         "--sync-timeout-seconds",
@@ -62,6 +69,7 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         rate_limit_sync=args.rate_limit_sync,
         rate_limit_async=args.rate_limit_async,
         rate_limit_burst=args.rate_limit_burst,
+        rate_limit_window_seconds=args.rate_limit_window_seconds,
         sync_timeout_seconds=args.sync_timeout_seconds,
         v2_enabled=not args.no_v2,
     )

@@ -25,9 +25,12 @@ def default_api_key() -> str:
 class EmulatorSettings:
     """The part of the configuration that may change while the server runs.
 
-    :param rate_limit_sync: sync executions per minute, or ``None`` for no limit (self-hosted, billing off).
-    :param rate_limit_async: async executions per minute, or ``None`` for no limit.
+    :param rate_limit_sync: sync executions per window (a minute by default), or ``None`` for no limit
+        (self-hosted, billing off).
+    :param rate_limit_async: async executions per window, or ``None`` for no limit.
     :param rate_limit_burst: bucket capacity; ``None`` means twice the rate, as on sim.ai.
+    :param rate_limit_window_seconds: how often the buckets are refilled, all at once (Sim's
+        ``RATE_LIMIT_WINDOW_MS``, 60 s by default); shorter windows make tests and benchmarks fast.
     :param usage_limit_exceeded: when true every execute answers 402 (usage/cost limit reached).
     :param sync_timeout_seconds: how long a sync or streamed run may take before it times out.
     :param v2_enabled: when false every ``/api/v2/*`` path answers 404, as on a server with v2 switched off.
@@ -37,6 +40,7 @@ class EmulatorSettings:
     rate_limit_sync: float | None = None
     rate_limit_async: float | None = None
     rate_limit_burst: float | None = None
+    rate_limit_window_seconds: float = 60.0
     usage_limit_exceeded: bool = False
     sync_timeout_seconds: float = 300.0
     v2_enabled: bool = True
@@ -64,7 +68,7 @@ class EmulatorSettings:
             value = getattr(self, name)
             if value is not None and (_not_number(value) or value <= 0):
                 raise ValueError(f"{name} must be a positive number or null, got {value!r}")
-        for name in ("sync_timeout_seconds",):
+        for name in ("sync_timeout_seconds", "rate_limit_window_seconds"):
             value = getattr(self, name)
             if _not_number(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")

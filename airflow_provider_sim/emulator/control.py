@@ -88,9 +88,9 @@ class EmulatorControl:
     def settings(self, **changes: Any) -> dict[str, Any]:
         """Change settings (none: just read them) and return them all.
 
-        Names: ``rate_limit_sync``, ``rate_limit_async``, ``rate_limit_burst`` (per minute / tokens,
-        ``None`` for no limit), ``usage_limit_exceeded``, ``sync_timeout_seconds``, ``v2_enabled``,
-        ``async_queue_delay_seconds``.
+        Names: ``rate_limit_sync``, ``rate_limit_async``, ``rate_limit_burst`` (per window / tokens,
+        ``None`` for no limit), ``rate_limit_window_seconds`` (60), ``usage_limit_exceeded``,
+        ``sync_timeout_seconds``, ``v2_enabled``, ``async_queue_delay_seconds``.
 
         :raises ValueError: on an unknown name or a bad value.
         """

@@ -42,7 +42,7 @@ REDACTED = "<redacted>"
 LOGGED_BODY_LIMIT = 1024 * 1024
 #: the request log keeps the newest entries only, so a long benchmark cannot exhaust memory
 REQUEST_LOG_LIMIT = 100_000
-_RATE_SETTINGS = ("rate_limit_sync", "rate_limit_async", "rate_limit_burst")
+_RATE_SETTINGS = ("rate_limit_sync", "rate_limit_async", "rate_limit_burst", "rate_limit_window_seconds")
 
 
 class Emulator:

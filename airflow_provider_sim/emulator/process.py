@@ -44,6 +44,7 @@ class EmulatorProcess:
         rate_limit_sync: float | None = None,
         rate_limit_async: float | None = None,
         rate_limit_burst: float | None = None,
+        rate_limit_window_seconds: float | None = None,
         sync_timeout_seconds: float | None = None,
         v2: bool = True,
         extra_args: Sequence[str] = (),
@@ -60,6 +61,7 @@ class EmulatorProcess:
             "--rate-limit-sync": rate_limit_sync,
             "--rate-limit-async": rate_limit_async,
             "--rate-limit-burst": rate_limit_burst,
+            "--rate-limit-window-seconds": rate_limit_window_seconds,
             "--sync-timeout-seconds": sync_timeout_seconds,
         }
         for flag, value in options.items():

@@ -1,7 +1,10 @@
-"""Token buckets for the sync and async execution limits.
+"""Token buckets for the sync and async execution limits, refilled the way sim.ai refills them.
 
-Like sim.ai: one bucket per counter (``sync``, ``async``), capacity ``burst`` (default twice the
-per-minute rate), refilled continuously at ``rate / 60`` tokens a second, one token per execute.
+Like Sim's own limiter (``lib/core/rate-limiter``): one bucket per counter (``sync``, ``async``),
+capacity ``burst`` (default twice the rate), starting full; at the end of every window (60 s,
+Sim's ``RATE_LIMIT_WINDOW_MS``) ``rate`` tokens are added at once, never above the capacity. One
+token per execute. A refused request is told when the next refill comes: ``X-RateLimit-Reset``
+/ ``details.retryAfter`` to the millisecond, ``Retry-After`` in whole seconds, at least 1.
 With no rate configured a counter is unlimited and reports Sim's "unlimited" figures.
 """
 
@@ -29,9 +32,10 @@ class BucketState:
     :param allowed: a token was available (always true for a peek).
     :param limit: the bucket capacity (``X-RateLimit-Limit``).
     :param remaining: whole tokens left (``X-RateLimit-Remaining``).
-    :param reset_at: when the next token arrives (``X-RateLimit-Reset``); now if the bucket is full.
-    :param retry_after: seconds until a token is available; 0 when one is.
-    :param rate_per_minute: the refill rate (``UNLIMITED`` for no limit).
+    :param reset_at: when the next refill comes (``X-RateLimit-Reset``).
+    :param retry_after: seconds until the next refill for a refused request; 0 when allowed.
+    :param rate_per_minute: tokens per refill, as Sim reports it (``UNLIMITED`` for no limit).
+    :param limited: false for an unlimited counter.
     """
 
     allowed: bool
@@ -49,52 +53,57 @@ class BucketState:
 
 
 class TokenBucket:
-    """A continuously refilled token bucket.
+    """Sim's bucket: full at the start, ``rate`` tokens added at the end of each window.
 
+    :param rate: tokens added per window (per minute with the default window, as Sim names it).
+    :param burst: capacity.
+    :param window_seconds: refill interval.
     :param clock: a monotonic clock in seconds; injectable for tests.
     """
 
     def __init__(
-        self, rate_per_minute: float, burst: float, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: float,
+        window_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.rate_per_second = rate_per_minute / 60.0
-        self.rate_per_minute = rate_per_minute
+        self.rate = rate
         self.capacity = burst
+        self.window_seconds = window_seconds
         self._clock = clock
         self._tokens = burst
-        self._last = clock()
+        self._last_refill = clock()
 
-    def _refill(self) -> None:
+    def _refill(self) -> float:
         now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate_per_second)
-        self._last = now
+        windows = math.floor((now - self._last_refill) / self.window_seconds)
+        if windows > 0:
+            self._tokens = min(self.capacity, self._tokens + windows * self.rate)
+            self._last_refill += windows * self.window_seconds
+        return now
 
     def take(self) -> BucketState:
         """Take one token if there is one and report the bucket."""
-        self._refill()
+        now = self._refill()
         allowed = self._tokens >= 1
         if allowed:
             self._tokens -= 1
-        return self._state(allowed)
+        return self._state(allowed, now)
 
     def peek(self) -> BucketState:
         """Report the bucket without taking a token."""
-        self._refill()
-        return self._state(True)
+        return self._state(True, self._refill())
 
-    def _state(self, allowed: bool) -> BucketState:
-        if self._tokens >= self.capacity:
-            to_next = 0.0
-        else:
-            to_next = (math.floor(self._tokens) + 1 - self._tokens) / self.rate_per_second
-        retry_after = 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate_per_second
+    def _state(self, allowed: bool, now: float) -> BucketState:
+        to_next_refill = self._last_refill + self.window_seconds - now
         return BucketState(
             allowed=allowed,
             limit=math.floor(self.capacity),
             remaining=max(0, math.floor(self._tokens)),
-            reset_at=utcnow() + timedelta(seconds=to_next),
-            retry_after=retry_after,
-            rate_per_minute=math.floor(self.rate_per_minute),
+            reset_at=utcnow() + timedelta(seconds=to_next_refill),
+            retry_after=0.0 if allowed else to_next_refill,
+            rate_per_minute=math.floor(self.rate),
             limited=True,
         )
 
@@ -124,7 +133,12 @@ class RateLimiter:
         self._buckets = {
             counter: None
             if rate is None
-            else TokenBucket(rate, settings.rate_limit_burst or 2 * rate, clock=self._clock)
+            else TokenBucket(
+                rate,
+                settings.rate_limit_burst or 2 * rate,
+                settings.rate_limit_window_seconds,
+                clock=self._clock,
+            )
             for counter, rate in rates.items()
         }
 

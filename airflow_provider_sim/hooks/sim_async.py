@@ -3,12 +3,15 @@
 It reads the connection with Airflow's async-safe lookup (``get_async_connection`` from
 common-compat) and never touches the sync connection API or the database from the event loop.
 Use it as ``async with SimAsyncHook(conn_id) as hook:`` so one client lives as long as the trigger.
+The clients of all hooks on one event loop share one connection pool (see :class:`_LoopPool`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import urllib.request
+import weakref
 from collections.abc import Sequence
 from functools import cache
 from types import TracebackType
@@ -34,6 +37,8 @@ from airflow_provider_sim.retry import retry_policy
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_SECONDS = 10.0
+#: idle connections the shared pool keeps per event loop (open ones are not capped, as before)
+KEEPALIVE_CONNECTIONS = 64
 
 
 @cache
@@ -41,6 +46,49 @@ def _shared_ssl_context() -> ssl.SSLContext:
     """One TLS context for every client in the process: building one loads the CA bundle (~20 ms of
     CPU and ~1 MB each), which a triggerer running a thousand Sim triggers must not pay per trigger."""
     return httpx.create_ssl_context()
+
+
+class _LoopPool(httpx.AsyncBaseTransport):
+    """The connection pool every SimAsyncHook on one event loop shares (the triggerer has one loop).
+
+    With a client and a pool per trigger, a thousand triggers hold a thousand idle sockets, and a
+    poll interval as long as the keep-alive expiry (5 s) makes every poll open a new connection (on
+    https, a new TLS handshake). Shared, the few connections stay busy and are reused. Only sockets
+    are shared: each hook's client keeps its own base URL, headers (API key) and cookies. The last
+    client to close closes the pool.
+    """
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = weakref.WeakKeyDictionary()
+
+    def __init__(self) -> None:
+        self._transport = httpx.AsyncHTTPTransport(
+            verify=_shared_ssl_context(),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE_CONNECTIONS),
+        )
+        self.users = 0
+
+    @classmethod
+    def acquire(cls) -> _LoopPool:
+        """The running loop's pool (made on first use), counted as used by one more client."""
+        loop = asyncio.get_running_loop()
+        pool = cls._by_loop.get(loop)
+        if pool is None:
+            pool = cls._by_loop[loop] = cls()
+        pool.users += 1
+        return pool
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Called by each client's ``aclose``: one user fewer; the last one closes the sockets."""
+        self.users -= 1
+        if self.users > 0:
+            return
+        loop = asyncio.get_running_loop()
+        if self._by_loop.get(loop) is self:
+            del self._by_loop[loop]
+        await self._transport.aclose()
 
 
 class SimAsyncHook(BaseHook):
@@ -112,12 +160,16 @@ class SimAsyncHook(BaseHook):
 
     async def _client_for(self, settings: SimSettings) -> httpx.AsyncClient:
         if self._client is None:
+            # httpx ignores proxy environment variables for a client given a transport: a triggerer
+            # behind a proxy keeps a client of its own per hook, which honours them
+            shared = None if urllib.request.getproxies() else _LoopPool.acquire()
             self._client = httpx.AsyncClient(
                 base_url=settings.base_url,
                 headers=settings.headers,
                 timeout=httpx.Timeout(settings.timeout, connect=CONNECT_TIMEOUT_SECONDS),
                 follow_redirects=False,
                 verify=_shared_ssl_context(),
+                transport=shared,
             )
         return self._client
 

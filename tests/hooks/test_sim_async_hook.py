@@ -7,7 +7,7 @@ import pytest
 from airflow_provider_sim.emulator.control import EmulatorHandle
 from airflow_provider_sim.exceptions import SimAuthError, SimConfigurationError, SimNotFoundError
 from airflow_provider_sim.hooks.sim import SimHook
-from airflow_provider_sim.hooks.sim_async import SimAsyncHook
+from airflow_provider_sim.hooks.sim_async import SimAsyncHook, _LoopPool
 from airflow_provider_sim.protocol.models import RunStatus
 from tests.hooks.conftest import ConnFactory
 
@@ -58,3 +58,39 @@ async def test_missing_connection_names_the_fix() -> None:
     with pytest.raises(SimConfigurationError, match="AIRFLOW_CONN_SIM_NOWHERE_ASYNC"):
         async with SimAsyncHook("sim_nowhere_async"):
             pass
+
+
+async def test_hooks_on_one_loop_share_one_pool_and_the_last_closes_it(
+    sim_conn: ConnFactory, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    run = SimHook(sim_conn()).execute_workflow("echo", {"shared": True})
+    first, second = SimAsyncHook(sim_conn()), SimAsyncHook(sim_conn("sim_wrong_key", password="sk-sim-bad"))
+    async with first, second:
+        for _ in range(3):
+            assert (await first.get_run("echo", run.run_id)).output == {"shared": True}
+            with pytest.raises(SimAuthError):  # each client still sends its own key
+                await second.get_run("echo", run.run_id)
+        pool = first._client._transport  # type: ignore[union-attr]
+        assert isinstance(pool, _LoopPool) and second._client._transport is pool  # type: ignore[union-attr]
+        assert pool.users == 2
+        # six sequential requests from two hooks went over one reused connection
+        assert len(pool._transport._pool.connections) == 1
+    assert pool.users == 0 and pool._transport._pool.connections == []
+    async with SimAsyncHook(sim_conn()) as later:
+        await later.get_run("echo", run.run_id)
+        assert later._client._transport is not pool  # type: ignore[union-attr]
+    matched = [r["apiKeyMatched"] for r in emulator.control.requests_received() if "/runs/" in r["path"]]
+    assert matched == [True, False] * 3 + [True]
+
+
+async def test_a_proxy_in_the_environment_gets_a_client_of_its_own(
+    sim_conn: ConnFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    async with SimAsyncHook(sim_conn()) as hook:
+        await hook.settings()
+        client = await hook._client_for(await hook.settings())
+        assert not isinstance(client._transport, _LoopPool)
+        assert any(transport is not None for transport in client._mounts.values())  # the proxy is used

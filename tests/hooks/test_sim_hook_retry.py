@@ -41,7 +41,8 @@ def test_429_retry_after_is_honoured_by_the_clock(
 
 
 def test_real_token_bucket_429_is_ridden_out(sim_conn: ConnFactory, emulator: EmulatorHandle) -> None:
-    emulator.control.settings(rate_limit_sync=60, rate_limit_burst=1)  # one token, refilled each second
+    # one token, another at the end of each 0.5 s window; Retry-After says 1 s (whole seconds)
+    emulator.control.settings(rate_limit_sync=1, rate_limit_burst=1, rate_limit_window_seconds=0.5)
     hook = SimHook(sim_conn(api_version="v2"))
     started = time.monotonic()
     runs = [hook.execute_workflow("echo", {"n": n}) for n in range(2)]
