@@ -20,7 +20,10 @@ class EmulatorControl:
     def __init__(self, base_url: str, timeout: float = 10.0, session: requests.Session | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False  # the emulator is local: no proxy from the environment in between
+        self._session = session
 
     def _call(self, method: str, path: str, payload: Any = None) -> Any:
         response = self._session.request(

@@ -5,9 +5,14 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_sim.emulator.control import EmulatorHandle
-from airflow_provider_sim.exceptions import SimAuthError, SimConfigurationError, SimNotFoundError
+from airflow_provider_sim.exceptions import (
+    SimAuthError,
+    SimConfigurationError,
+    SimConnectionError,
+    SimNotFoundError,
+)
 from airflow_provider_sim.hooks.sim import SimHook
-from airflow_provider_sim.hooks.sim_async import SimAsyncHook, _LoopPool
+from airflow_provider_sim.hooks.sim_async import SimAsyncHook
 from airflow_provider_sim.protocol.models import RunStatus
 from tests.hooks.conftest import ConnFactory
 
@@ -43,15 +48,20 @@ async def test_errors_and_retries_match_the_sync_side(
             await bad.get_run("echo", run.run_id)
 
 
-async def test_one_client_for_the_hooks_life(sim_conn: ConnFactory) -> None:
+async def test_one_session_and_one_kept_alive_connection_for_the_hooks_life(sim_conn: ConnFactory) -> None:
     hook = SimAsyncHook(sim_conn())
     async with hook:
         run = SimHook(sim_conn()).execute_workflow("echo", {})
         await hook.get_run("echo", run.run_id)
-        client = hook._client
-        await hook.get_run("echo", run.run_id)
-        assert hook._client is client and client is not None
-    assert hook._client is None
+        session = hook._session
+        for _ in range(3):
+            await hook.get_run("echo", run.run_id)
+        assert hook._session is session and session is not None
+        connector = session.connector
+        assert connector is not None
+        # four sequential reads, one connection, idle in the pool between them
+        assert sum(len(conns) for conns in connector._conns.values()) == 1
+    assert hook._session is None and session.closed
 
 
 async def test_missing_connection_names_the_fix() -> None:
@@ -60,37 +70,19 @@ async def test_missing_connection_names_the_fix() -> None:
             pass
 
 
-async def test_hooks_on_one_loop_share_one_pool_and_the_last_closes_it(
+async def test_proxy_environment_is_honoured_like_the_sync_hook(
     sim_conn: ConnFactory, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
-    run = SimHook(sim_conn()).execute_workflow("echo", {"shared": True})
-    first, second = SimAsyncHook(sim_conn()), SimAsyncHook(sim_conn("sim_wrong_key", password="sk-sim-bad"))
-    async with first, second:
-        for _ in range(3):
-            assert (await first.get_run("echo", run.run_id)).output == {"shared": True}
-            with pytest.raises(SimAuthError):  # each client still sends its own key
-                await second.get_run("echo", run.run_id)
-        pool = first._client._transport  # type: ignore[union-attr]
-        assert isinstance(pool, _LoopPool) and second._client._transport is pool  # type: ignore[union-attr]
-        assert pool.users == 2
-        # six sequential requests from two hooks went over one reused connection
-        assert len(pool._transport._pool.connections) == 1
-    assert pool.users == 0 and pool._transport._pool.connections == []
-    async with SimAsyncHook(sim_conn()) as later:
-        await later.get_run("echo", run.run_id)
-        assert later._client._transport is not pool  # type: ignore[union-attr]
-    matched = [r["apiKeyMatched"] for r in emulator.control.requests_received() if "/runs/" in r["path"]]
-    assert matched == [True, False] * 3 + [True]
-
-
-async def test_a_proxy_in_the_environment_gets_a_client_of_its_own(
-    sim_conn: ConnFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    run = SimHook(sim_conn()).execute_workflow("echo", {"via": "proxy?"})
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # discard port: nothing listens
+    before = len(emulator.control.requests_received())
+    async with SimAsyncHook(sim_conn(max_retries=0)) as hook:
+        with pytest.raises(SimConnectionError, match="could not connect") as caught:
+            await hook.get_run("echo", run.run_id)
+    assert not caught.value.outcome_unknown
+    assert len(emulator.control.requests_received()) == before  # it went to the proxy, not to Sim
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     async with SimAsyncHook(sim_conn()) as hook:
-        await hook.settings()
-        client = await hook._client_for(await hook.settings())
-        assert not isinstance(client._transport, _LoopPool)
-        assert any(transport is not None for transport in client._mounts.values())  # the proxy is used
+        assert (await hook.get_run("echo", run.run_id)).output == {"via": "proxy?"}
