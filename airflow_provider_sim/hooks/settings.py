@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -158,3 +159,19 @@ def settings_from_connection(conn: Any) -> SimSettings:
         ),
         retry=retry,
     )
+
+
+def proxies_from_environment(base_url: str) -> dict[str, str]:
+    """The proxies requests would pick for ``base_url`` from ``HTTP(S)_PROXY`` / ``NO_PROXY``.
+
+    Both hooks read them once, when their session is made, instead of on every request (requests
+    re-reads the whole environment per call; aiohttp's ``trust_env`` does it in a thread).
+    """
+    from requests.utils import get_environ_proxies
+
+    return dict(get_environ_proxies(base_url))
+
+
+def ca_bundle_from_environment() -> str | None:
+    """``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``, which requests honours for ``verify``."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None

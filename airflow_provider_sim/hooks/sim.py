@@ -23,8 +23,10 @@ from airflow_provider_sim.exceptions import (
 )
 from airflow_provider_sim.hooks.settings import (
     SimSettings,
+    ca_bundle_from_environment,
     hook_overrides,
     missing_connection,
+    proxies_from_environment,
     settings_from_connection,
 )
 from airflow_provider_sim.protocol import flows
@@ -145,6 +147,11 @@ class SimHook(BaseHook):
     def _session(self) -> requests.Session:
         session = requests.Session()
         session.headers.update(self.settings.headers)
+        # The environment (proxies, CA bundle) is read once here, not by requests on every call;
+        # ~/.netrc is never consulted: Sim authenticates with the API key header alone.
+        session.trust_env = False
+        session.proxies.update(proxies_from_environment(self.settings.base_url))
+        session.verify = ca_bundle_from_environment() or True
         return session
 
     def _send_once(self, spec: RequestSpec, attempt: int) -> HttpResponse:

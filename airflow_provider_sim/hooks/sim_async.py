@@ -29,8 +29,10 @@ from airflow_provider_sim import connection_form
 from airflow_provider_sim.exceptions import SimConnectionError, SimError
 from airflow_provider_sim.hooks.settings import (
     SimSettings,
+    ca_bundle_from_environment,
     hook_overrides,
     missing_connection,
+    proxies_from_environment,
     settings_from_connection,
 )
 from airflow_provider_sim.protocol import flows
@@ -47,11 +49,12 @@ _NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
 
 @cache
-def _shared_ssl_context() -> ssl.SSLContext:
-    """One TLS context for every session in the process: building one loads the CA bundle (~20 ms of
-    CPU and ~1 MB each), which a triggerer running a thousand Sim triggers must not pay per trigger.
-    The bundle is certifi's, as for the sync hook (requests)."""
-    return ssl.create_default_context(cafile=certifi.where())
+def _shared_ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """One TLS context per CA bundle for every session in the process: building one loads the bundle
+    (~20 ms of CPU and ~1 MB each), which a triggerer running a thousand Sim triggers must not pay
+    per trigger. The bundle is certifi's unless ``REQUESTS_CA_BUNDLE`` names another, as for the
+    sync hook (requests)."""
+    return ssl.create_default_context(cafile=ca_bundle or certifi.where())
 
 
 class SimAsyncHook(BaseHook):
@@ -126,13 +129,13 @@ class SimAsyncHook(BaseHook):
         if self._session is None:
             # The proxy environment variables are read once, with the sync hook's rules (requests'),
             # instead of aiohttp's trust_env, which reads them and ~/.netrc in a thread on every request.
-            from requests.utils import get_environ_proxies, select_proxy
+            from requests.utils import select_proxy
 
-            self._proxy = select_proxy(settings.base_url, get_environ_proxies(settings.base_url))
+            self._proxy = select_proxy(settings.base_url, proxies_from_environment(settings.base_url))
             self._session = aiohttp.ClientSession(
                 headers=settings.headers,
                 connector=aiohttp.TCPConnector(
-                    ssl=_shared_ssl_context(), keepalive_timeout=KEEPALIVE_SECONDS
+                    ssl=_shared_ssl_context(ca_bundle_from_environment()), keepalive_timeout=KEEPALIVE_SECONDS
                 ),
                 cookie_jar=aiohttp.DummyCookieJar(),  # Sim's API is stateless; keep no cookies
             )

@@ -242,13 +242,18 @@ class HttpResponse:
     attempt: int = 1
     stream: Any = field(default=None, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # one pass over the transport's header type (requests, aiohttp, httpx); plain dict after it
+        object.__setattr__(self, "headers", lowercase_keys(self.headers))
+
     def header(self, name: str) -> str | None:
         """A header value by case-insensitive name."""
-        lowered = name.lower()
-        for key, value in self.headers.items():
-            if key.lower() == lowered:
-                return value
-        return None
+        return self.headers.get(name.lower())
+
+
+def lowercase_keys(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers as a plain dict with lower-case names, so lookups are one ``get``."""
+    return {key.lower(): value for key, value in headers.items()}
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from airflow_provider_sim.protocol.models import (
     SimRun,
     UsageLimits,
     WorkflowInfo,
+    lowercase_keys,
 )
 
 _FIX_BY_STATUS: dict[int, str] = {
@@ -394,11 +395,6 @@ def parse_usage_limits(response: HttpResponse) -> UsageLimits:
     )
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == lowered), None)
-
-
 def parse_reset(value: str | None) -> datetime | None:
     """``X-RateLimit-Reset``: ISO 8601 (v2) or an epoch number in seconds or milliseconds (older)."""
     if not value:
@@ -420,7 +416,8 @@ def parse_reset(value: str | None) -> datetime | None:
 
 def parse_rate_limit(headers: Mapping[str, str], *, now: datetime | None = None) -> RateLimitInfo | None:
     """The ``X-RateLimit-*`` / ``Retry-After`` headers of an answer, if it has any."""
-    limit, remaining, reset = (_header(headers, f"x-ratelimit-{n}") for n in ("limit", "remaining", "reset"))
+    headers = lowercase_keys(headers)
+    limit, remaining, reset = (headers.get(f"x-ratelimit-{n}") for n in ("limit", "remaining", "reset"))
     retry_after = retry_after_seconds(headers, now=now, include_reset=False)
     if limit is None and remaining is None and reset is None and retry_after is None:
         return None
@@ -438,7 +435,8 @@ def retry_after_seconds(
     """How long the server asks us to wait: ``Retry-After`` (seconds or HTTP date), else (with
     ``include_reset``) the time until ``X-RateLimit-Reset``; ``None`` when it gave no hint (v1's 429)."""
     now = now or datetime.now(tz=UTC)
-    retry_after = _header(headers, "retry-after")
+    headers = lowercase_keys(headers)
+    retry_after = headers.get("retry-after")
     if retry_after:
         try:
             return max(0.0, float(retry_after))
@@ -449,7 +447,7 @@ def retry_after_seconds(
                 when = None
             if when is not None:
                 return max(0.0, (when - now).total_seconds())
-    reset_at = parse_reset(_header(headers, "x-ratelimit-reset")) if include_reset else None
+    reset_at = parse_reset(headers.get("x-ratelimit-reset")) if include_reset else None
     if reset_at is not None:
         return max(0.0, (reset_at - now).total_seconds())
     return None

@@ -5,12 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_sim.emulator.control import EmulatorHandle
-from airflow_provider_sim.exceptions import (
-    SimAuthError,
-    SimConfigurationError,
-    SimConnectionError,
-    SimNotFoundError,
-)
+from airflow_provider_sim.exceptions import SimAuthError, SimConfigurationError, SimNotFoundError
 from airflow_provider_sim.hooks.sim import SimHook
 from airflow_provider_sim.hooks.sim_async import SimAsyncHook
 from airflow_provider_sim.protocol.models import RunStatus
@@ -68,21 +63,3 @@ async def test_missing_connection_names_the_fix() -> None:
     with pytest.raises(SimConfigurationError, match="AIRFLOW_CONN_SIM_NOWHERE_ASYNC"):
         async with SimAsyncHook("sim_nowhere_async"):
             pass
-
-
-async def test_proxy_environment_is_honoured_like_the_sync_hook(
-    sim_conn: ConnFactory, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    run = SimHook(sim_conn()).execute_workflow("echo", {"via": "proxy?"})
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # discard port: nothing listens
-    before = len(emulator.control.requests_received())
-    async with SimAsyncHook(sim_conn(max_retries=0)) as hook:
-        with pytest.raises(SimConnectionError, match="could not connect") as caught:
-            await hook.get_run("echo", run.run_id)
-    assert not caught.value.outcome_unknown
-    assert len(emulator.control.requests_received()) == before  # it went to the proxy, not to Sim
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    async with SimAsyncHook(sim_conn()) as hook:
-        assert (await hook.get_run("echo", run.run_id)).output == {"via": "proxy?"}
