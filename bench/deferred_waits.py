@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -163,7 +164,7 @@ async def _profile(run_ids: list[str], n: int, poll: float) -> dict[str, Any]:
         for i in range(n)
     ]
     tasks = [asyncio.create_task(drive(t)) for t in triggers]
-    await asyncio.sleep(poll * 1.5)  # every trigger has started and polled once
+    await asyncio.sleep(max(poll * 1.5, 2.0))  # every trigger has started and polled once
     c0, t0 = time.process_time(), time.monotonic()
     await asyncio.sleep(poll * 3)
     cpu, wall = time.process_time() - c0, time.monotonic() - t0
@@ -195,7 +196,7 @@ async def _profile(run_ids: list[str], n: int, poll: float) -> dict[str, Any]:
 
 
 def _child(args: list[str]) -> int:
-    """``--phase KIND``: one measured phase; JSON result on the last stdout line."""
+    """``--phase KIND``: one measured phase; its JSON result goes to ``$SIM_BENCH_RESULT_FILE``."""
     kind, n, window, poll = args[0], int(args[1]), float(args[2]), float(args[3])
     run_ids = json.loads(os.environ.get("SIM_BENCH_RUN_IDS", "[]"))
     _common.prepare_airflow_env(os.environ["SIM_BENCH_BASE_URL"])
@@ -206,12 +207,19 @@ def _child(args: list[str]) -> int:
         out = asyncio.run(_profile(run_ids, n, poll))
     else:
         out = asyncio.run(_phase(kind, run_ids, n, window, poll))
-    print(json.dumps(out))
+    Path(os.environ["SIM_BENCH_RESULT_FILE"]).write_text(json.dumps(out))
     return 0
 
 
 def _run_child(kind: str, n: int, window: float, poll: float, base_url: str, run_ids: list[str]) -> dict:
-    env = dict(os.environ, SIM_BENCH_BASE_URL=base_url, SIM_BENCH_RUN_IDS=json.dumps(run_ids))
+    # the result goes to a file: Airflow logs to stdout too (3.0 logs every connection lookup there)
+    result_file = Path(tempfile.mkdtemp(prefix="sim-bench-")) / f"{kind}.json"
+    env = dict(
+        os.environ,
+        SIM_BENCH_BASE_URL=base_url,
+        SIM_BENCH_RUN_IDS=json.dumps(run_ids),
+        SIM_BENCH_RESULT_FILE=str(result_file),
+    )
     env["PYTHONPATH"] = str(_common.REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, "-m", "bench.deferred_waits", "--phase", kind, str(n), str(window), str(poll)]
     proc = subprocess.run(
@@ -219,7 +227,7 @@ def _run_child(kind: str, n: int, window: float, poll: float, base_url: str, run
     )
     if proc.returncode != 0:
         raise RuntimeError(f"phase {kind} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return dict(json.loads(result_file.read_text()))
 
 
 def _start_runs(count: int, seconds: float) -> list[str]:

@@ -22,10 +22,10 @@ from airflow_provider_sim.operators.runs import (
 )
 from airflow_provider_sim.protocol.build import check_execution_timeout, check_timeout, check_workflow_id
 from airflow_provider_sim.protocol.models import RunError, RunStatus, SimRun
-from airflow_provider_sim.triggers.sim import SimRunTrigger
 from airflow_provider_sim.version_compat import BaseOperator, Context, default_deferrable
 
-if TYPE_CHECKING:  # requests, tenacity and sseclient load when a task runs, not when a DAG parses
+if TYPE_CHECKING:  # the hook (requests, tenacity, sseclient) and the trigger (Airflow's trigger base)
+    # load when a task runs, not when a DAG file is parsed
     from airflow_provider_sim.hooks.sim import SimHook
 
 
@@ -204,6 +204,8 @@ class SimExecuteWorkflowOperator(BaseOperator):
 
     def _defer(self, run: SimRun, started: float) -> None:
         remaining = self._remaining(started)
+        from airflow_provider_sim.triggers.sim import SimRunTrigger
+
         self.defer(
             trigger=SimRunTrigger(
                 workflow_id=run.workflow_id,

@@ -12,7 +12,6 @@ from airflow_provider_sim.events import run_from_event
 from airflow_provider_sim.exceptions import SimConfigurationError, SimError
 from airflow_provider_sim.operators.runs import PAUSE_CHOICES, complete
 from airflow_provider_sim.protocol.models import RunStatus, SimRun
-from airflow_provider_sim.triggers.sim import SimRunTrigger
 from airflow_provider_sim.version_compat import (
     AirflowSkipException,
     BaseSensorOperator,
@@ -21,7 +20,8 @@ from airflow_provider_sim.version_compat import (
     default_deferrable,
 )
 
-if TYPE_CHECKING:  # requests, tenacity and sseclient load when a task runs, not when a DAG parses
+if TYPE_CHECKING:  # the hook (requests, tenacity, sseclient) and the trigger (Airflow's trigger base)
+    # load when a task runs, not when a DAG file is parsed
     from airflow_provider_sim.hooks.sim import SimHook
 
 
@@ -105,6 +105,8 @@ class SimJobSensor(BaseSensorOperator):
         run = self._read()
         if self._is_done(run):
             return self._complete(context, run)
+        from airflow_provider_sim.triggers.sim import SimRunTrigger
+
         self.defer(
             trigger=SimRunTrigger(
                 sim_conn_id=self.sim_conn_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_sim.emulator.control import EmulatorHandle
-from airflow_provider_sim.exceptions import SimAuthError, SimConfigurationError, SimNotFoundError
+from airflow_provider_sim.exceptions import SimApiError, SimAuthError, SimConfigurationError, SimNotFoundError
 from airflow_provider_sim.hooks.sim import SimHook
 from airflow_provider_sim.hooks.sim_async import SimAsyncHook
 from airflow_provider_sim.protocol.models import RunStatus
@@ -63,3 +63,17 @@ async def test_missing_connection_names_the_fix() -> None:
     with pytest.raises(SimConfigurationError, match="AIRFLOW_CONN_SIM_NOWHERE_ASYNC"):
         async with SimAsyncHook("sim_nowhere_async"):
             pass
+
+
+async def test_redirects_are_not_followed(sim_conn: ConnFactory, emulator: EmulatorHandle) -> None:
+    emulator.control.add_fault(
+        "/api/v2/workflows/echo/runs/*",
+        "status",
+        status=307,
+        headers={"Location": "http://127.0.0.2:9/steal"},
+    )
+    async with SimAsyncHook(sim_conn()) as hook:
+        with pytest.raises(SimApiError, match="redirects are not followed") as caught:
+            await hook.get_run("echo", "some-run")
+    assert caught.value.code == "REDIRECT"
+    assert len(emulator.control.requests_received()) == 1
