@@ -76,9 +76,9 @@ def _importtime(module: str) -> dict[str, tuple[int, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("--samples", type=int, default=None, help="fresh processes per kind (default 12)")
+    p.add_argument("--samples", type=int, default=None, help="fresh processes per kind (default 16)")
     args = p.parse_args(argv)
-    samples = args.samples or (1 if args.smoke else 20)
+    samples = args.samples or (1 if args.smoke else 16)
     started = time.monotonic()
     _common.prepare_airflow_env()
     result = _common.Result("import_cost", "4. DAG-parse cost (import time, fresh processes)", args.smoke)

@@ -23,7 +23,7 @@ BENCHMARKS = [
     ("hook_overhead", 150),
     ("deferred_waits", 200),
     ("rate_limited_fanout", 220),
-    ("import_cost", 90),
+    ("import_cost", 180),
     ("completion_latency", 60),
 ]
 
@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, bound in BENCHMARKS:
         if args.only and name not in args.only:
             continue
+        # a result left from an earlier run must not stand in for one that fails now
+        (args.out / f"{name}{'.smoke' if args.smoke else ''}.json").unlink(missing_ok=True)
         cmd = [sys.executable, "-m", f"bench.{name}", "--out", str(args.out)]
         if args.smoke:
             cmd.append("--smoke")
