@@ -1,11 +1,11 @@
 """4. DAG-parse cost: importing ``airflow_provider_sim.operators.sim`` vs ``airflow.sdk`` alone.
 
-Each sample is a fresh interpreter that times one import statement (interpreter start-up is not
-counted); within a sample the kinds run back to back, in alternating order. Extra cost = median
-over samples of (operator module - airflow.sdk), which cancels most of the machine's drift; a
-single import takes ~1.4 s of which the spread between samples is tens of ms. Goal: ≤ 30 ms.
-``python -X importtime`` then lists the modules the operator adds on top of ``airflow.sdk`` and
-their self times: the cost itself, without the noise of timing a whole Airflow import.
+Each sample is a fresh interpreter that first imports ``airflow.sdk`` (timed: the baseline) and
+then the operator module (timed: the extra cost, exactly what the module adds on top). Importing
+Airflow takes ~1.5 s and varies by ±100-300 ms between processes on a shared VM, so comparing two
+whole imports in separate processes cannot resolve a 30 ms budget with a dozen samples; the
+increment measured in the same process can. Goal: median extra ≤ 30 ms. ``python -X importtime``
+then lists the modules the operator adds on top of ``airflow.sdk`` and their self times.
 
 Airflow 3.x only (``airflow.sdk`` does not exist on 2.x): skipped there.
 
@@ -28,9 +28,10 @@ from bench import _common
 GOAL_MS = 30.0
 BASELINE = "airflow.sdk"
 OURS = "airflow_provider_sim.operators.sim"
-# what any module defining a deferrable operator imports anyway: the operator and trigger bases
-BASES = "airflow.sdk.bases.operator, airflow.triggers.base, airflow.exceptions"
-SNIPPET = "import time; t = time.perf_counter(); import {mod}; print(time.perf_counter() - t)"
+SNIPPET = (
+    "import time; t0 = time.perf_counter(); import {base}; t1 = time.perf_counter(); import {ours}; "
+    "print(t1 - t0, time.perf_counter() - t1)"
+)
 
 
 def _env() -> dict[str, str]:
@@ -40,22 +41,24 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _time_import(module: str) -> float:
+def _time_imports() -> tuple[float, float]:
+    """One fresh process: seconds to import the baseline, then seconds the operator module adds."""
     proc = subprocess.run(
-        [sys.executable, "-c", SNIPPET.format(mod=module)],
+        [sys.executable, "-c", SNIPPET.format(base=BASELINE, ours=OURS)],
         env=_env(),
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
-    return float(proc.stdout.strip().splitlines()[-1])
+    base, extra = proc.stdout.strip().splitlines()[-1].split()
+    return float(base), float(extra)
 
 
-def _importtime(module: str) -> dict[str, tuple[int, int]]:
-    """module -> (self µs, cumulative µs) from ``-X importtime``."""
+def _importtime(*modules: str) -> dict[str, tuple[int, int]]:
+    """module -> (self µs, cumulative µs) from ``-X importtime``, importing ``modules`` in order."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        [sys.executable, "-X", "importtime", "-c", "; ".join(f"import {m}" for m in modules)],
         env=_env(),
         capture_output=True,
         text=True,
@@ -96,48 +99,33 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if not args.smoke:
-        _time_import(OURS)  # warm the bytecode caches of both
-        _time_import(BASELINE)
-    times: dict[str, list[float]] = {BASELINE: [], BASES: [], OURS: []}
-    for i in range(samples):
-        order = (BASELINE, BASES, OURS) if i % 2 == 0 else (OURS, BASES, BASELINE)
-        for module in order:
-            times[module].append(_time_import(module))
-    base, ours = times[BASELINE], times[OURS]
-    mb, mo, mbases = _common.median(base), _common.median(ours), _common.median(times[BASES])
-    extra_ms = _common.median([o - b for o, b in zip(ours, base, strict=True)]) * 1000
+        _time_imports()  # warm the bytecode caches
+    samples_s = [_time_imports() for _ in range(samples)]
+    base = [b for b, _ in samples_s]
+    extra = [e for _, e in samples_s]
+    mb, extra_ms = _common.median(base), _common.median(extra) * 1000
     result.add(
-        f"import time, median of {samples} fresh processes each",
+        f"import time, median of {samples} fresh processes",
         f"{mb * 1000:.1f} ms (import {BASELINE})",
-        f"{mo * 1000:.1f} ms (import {OURS})",
-        round(mo / mb, 3) if mb else None,
+        f"{mb * 1000 + extra_ms:.1f} ms (then import {OURS})",
+        round((mb * 1000 + extra_ms) / (mb * 1000), 3) if mb else None,
         f"extra <= {GOAL_MS:g} ms",
         extra_ms <= GOAL_MS,
     )
     result.add(
-        "extra import time (median of the per-sample differences, ours - baseline)",
+        f"extra import time: {OURS} after {BASELINE}, same process (median; max)",
         "0 ms",
-        f"{extra_ms:.1f} ms",
+        f"{extra_ms:.1f} ms; {max(extra) * 1000:.1f} ms",
         None,
         f"<= {GOAL_MS:g} ms",
         extra_ms <= GOAL_MS,
-    )
-
-    bases_extra_ms = _common.median([o - b for o, b in zip(ours, times[BASES], strict=True)]) * 1000
-    result.add(
-        "extra over Airflow's own operator + trigger bases (what any operator module needs)",
-        f"{mbases * 1000:.1f} ms (import {BASES})",
-        f"{mo * 1000:.1f} ms",
-        round(mo / mbases, 3) if mbases else None,
-        f"<= {GOAL_MS:g} ms",
-        bases_extra_ms <= GOAL_MS,
     )
 
     # what the operator module adds on top of airflow.sdk, from -X importtime
     # three runs each; per module the median, so one slow run (GC, another process) does not count
     runs = 1 if args.smoke else 3
     t_base = _importtime(BASELINE)
-    ours_runs = [_importtime(OURS) for _ in range(runs)]
+    ours_runs = [_importtime(BASELINE, OURS) for _ in range(runs)]  # cumulative = on top of the base
     added = {
         name: (
             round(_common.median([r[name][0] for r in ours_runs if name in r])),
@@ -163,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     spread = (_common.percentile(base, 90) - _common.percentile(base, 10)) * 1000
     result.notes.append(
-        f"spread of one import of {BASELINE} between samples (p90 - p10): {spread:.0f} ms; "
-        f"medians: {BASELINE} {mb * 1000:.0f} ms, {OURS} {mo * 1000:.0f} ms"
+        f"spread of one import of {BASELINE} between processes (p90 - p10): {spread:.0f} ms, the reason "
+        "the extra cost is measured as an increment in the same process"
     )
     result.notes.append(
         f"-X importtime: {len(added)} modules added on top of {BASELINE}, "
@@ -177,10 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     result.raw.update(
         baseline_s=base,
-        ours_s=ours,
+        extra_s=extra,
         extra_ms=extra_ms,
-        bases_s=times[BASES],
-        extra_over_bases_ms=bases_extra_ms,
         added_by_package_us=dict(heavy),
         heaviest_added_cum_us={k: v[1] for k, v in heaviest_cum},
     )
