@@ -42,7 +42,13 @@ def test_hook_form_for_older_airflow_matches() -> None:
 def test_airflow_loads_the_hook_and_its_form() -> None:
     from airflow.providers_manager import ProvidersManager
 
+    try:  # Airflow 3.3+ resolves hooks for tasks in the task SDK
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+        hooks = ProvidersManagerTaskRuntime().hooks
+    except ImportError:
+        hooks = ProvidersManager().hooks
     manager = ProvidersManager()
-    assert manager.hooks["sim"].hook_class_name == "airflow_provider_sim.hooks.sim.SimHook"  # type: ignore[union-attr]
+    assert hooks["sim"].hook_class_name == "airflow_provider_sim.hooks.sim.SimHook"  # type: ignore[union-attr]
     assert {f"extra__sim__{name}" for name in FIELD_NAMES} <= set(manager.connection_form_widgets)
     assert manager.field_behaviours["sim"]["relabeling"]["password"] == "API key"
