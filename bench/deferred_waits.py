@@ -37,10 +37,23 @@ GOAL_RSS_MB = 150.0
 PROBE_INTERVAL = 0.010
 
 
+def _triggers(run_ids: list[str], n: int, poll: float) -> list[Any]:
+    """``n`` real triggers over the sleep runs, as the operator would defer them."""
+    from airflow_provider_sim.triggers.sim import SimRunTrigger
+
+    return [
+        SimRunTrigger(
+            sim_conn_id=_common.CONN_ID,
+            workflow_id="sleep",
+            run_id=run_ids[i % len(run_ids)],
+            poll_interval=poll,
+        )
+        for i in range(n)
+    ]
+
+
 async def _phase(kind: str, run_ids: list[str], n: int, window: float, poll: float) -> dict[str, Any]:
     import gc
-
-    from airflow_provider_sim.triggers.sim import SimRunTrigger
 
     gc.collect()
     lags: list[tuple[float, float]] = []
@@ -77,15 +90,7 @@ async def _phase(kind: str, run_ids: list[str], n: int, window: float, poll: flo
             await asyncio.sleep(poll)
 
     if kind == "triggers":
-        triggers = [
-            SimRunTrigger(
-                sim_conn_id=_common.CONN_ID,
-                workflow_id="sleep",
-                run_id=run_ids[i % len(run_ids)],
-                poll_interval=poll,
-            )
-            for i in range(n)
-        ]
+        triggers = _triggers(run_ids, n, poll)
     probe_task = asyncio.create_task(probe())
     await asyncio.sleep(0.2)  # probe settled
     lags.clear()
@@ -148,22 +153,11 @@ async def _profile(run_ids: list[str], n: int, poll: float) -> dict[str, Any]:
     import cProfile
     import pstats
 
-    from airflow_provider_sim.triggers.sim import SimRunTrigger
-
     async def drive(trigger: Any) -> None:
         async for _ in trigger.run():
             return
 
-    triggers = [
-        SimRunTrigger(
-            sim_conn_id=_common.CONN_ID,
-            workflow_id="sleep",
-            run_id=run_ids[i % len(run_ids)],
-            poll_interval=poll,
-        )
-        for i in range(n)
-    ]
-    tasks = [asyncio.create_task(drive(t)) for t in triggers]
+    tasks = [asyncio.create_task(drive(t)) for t in _triggers(run_ids, n, poll)]
     await asyncio.sleep(max(poll * 1.5, 2.0))  # every trigger has started and polled once
     c0, t0 = time.process_time(), time.monotonic()
     await asyncio.sleep(poll * 3)

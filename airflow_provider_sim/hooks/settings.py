@@ -55,27 +55,6 @@ class SimSettings:
         return replace(self, retry=retry, **plain)
 
 
-def hook_overrides(
-    *,
-    api_version: str | None = None,
-    timeout: float | None = None,
-    sync_timeout: float | None = None,
-    max_retries: int | None = None,
-    retry_initial_delay: float | None = None,
-    retry_max_delay: float | None = None,
-) -> dict[str, Any]:
-    """The hook arguments that override the connection, named as :meth:`SimSettings.with_overrides`
-    takes them. Both hooks accept exactly these keywords."""
-    return {
-        "api_version": api_version,
-        "timeout": timeout,
-        "sync_timeout": sync_timeout,
-        "max_retries": max_retries,
-        "initial_delay": retry_initial_delay,
-        "max_delay": retry_max_delay,
-    }
-
-
 def missing_connection(conn_id: str) -> SimConfigurationError:
     """The error for a connection id Airflow does not know, naming both ways to define it."""
     return SimConfigurationError(

@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 import requests
-from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, mask_secret
+from airflow.providers.common.compat.sdk import AirflowNotFoundException, mask_secret
 from sseclient import SSEClient
 from tenacity import Retrying
 
@@ -21,10 +21,10 @@ from airflow_provider_sim.exceptions import (
     SimError,
     SimNotFoundError,
 )
+from airflow_provider_sim.hooks.base import SimBaseHook
 from airflow_provider_sim.hooks.settings import (
     SimSettings,
     ca_bundle_from_environment,
-    hook_overrides,
     missing_connection,
     proxies_from_environment,
     settings_from_connection,
@@ -45,6 +45,7 @@ from airflow_provider_sim.protocol.models import (
     HttpResponse,
     RateLimitInfo,
     RequestSpec,
+    RunStatus,
     SimRun,
     Sleep,
     StreamFrame,
@@ -52,6 +53,7 @@ from airflow_provider_sim.protocol.models import (
     WorkflowInfo,
 )
 from airflow_provider_sim.protocol.parse import (
+    connection_error,
     parse_deployment,
     parse_execute,
     parse_rate_limit,
@@ -66,7 +68,7 @@ T = TypeVar("T")
 CONNECT_TIMEOUT_SECONDS = 10.0
 
 
-class SimHook(BaseHook):
+class SimHook(SimBaseHook):
     """Talk to Sim's HTTP API through an Airflow connection of type ``sim``.
 
     The connection holds the API key (password, masked), the base URL (host, default
@@ -79,42 +81,12 @@ class SimHook(BaseHook):
     a second run. Results are typed (:class:`~airflow_provider_sim.protocol.SimRun` ...); errors
     are :mod:`airflow_provider_sim.exceptions`.
 
-    :param sim_conn_id: the Airflow connection id.
-    :param api_version: ``"v2"`` or ``"v1"``; overrides the connection.
-    :param timeout: seconds an ordinary API call may take; overrides the connection.
-    :param sync_timeout: seconds a synchronous execute may wait; overrides the connection.
-    :param max_retries: retries after the first attempt (0 = none); overrides the connection.
-    :param retry_initial_delay: first backoff wait in seconds; overrides the connection.
-    :param retry_max_delay: longest backoff wait in seconds; overrides the connection.
+    Arguments (connection id and overrides of the connection's extras) as
+    :class:`~airflow_provider_sim.hooks.base.SimBaseHook`.
     """
 
-    conn_name_attr = "sim_conn_id"
-    default_conn_name = connection_form.DEFAULT_CONN_ID
-    conn_type = connection_form.CONN_TYPE
-    hook_name = connection_form.HOOK_NAME
-
-    def __init__(
-        self,
-        sim_conn_id: str = connection_form.DEFAULT_CONN_ID,
-        *,
-        api_version: str | None = None,
-        timeout: float | None = None,
-        sync_timeout: float | None = None,
-        max_retries: int | None = None,
-        retry_initial_delay: float | None = None,
-        retry_max_delay: float | None = None,
-    ) -> None:
-        super().__init__()
-        self.sim_conn_id = sim_conn_id
-        self._overrides = hook_overrides(
-            api_version=api_version,
-            timeout=timeout,
-            sync_timeout=sync_timeout,
-            max_retries=max_retries,
-            retry_initial_delay=retry_initial_delay,
-            retry_max_delay=retry_max_delay,
-        )
-        self.last_rate_limit: RateLimitInfo | None = None
+    #: the rate-limit headers of the latest answer that had any
+    last_rate_limit: RateLimitInfo | None = None
 
     # -- connection form (Airflow < 3.2; newer versions read get_provider_info) -------------------
     @classmethod
@@ -411,16 +383,13 @@ def _connection_error(spec: RequestSpec, base_url: str, err: requests.RequestExc
     not_sent = isinstance(err, requests.ConnectTimeout) or (
         isinstance(err, requests.ConnectionError) and "NewConnectionError" in repr(err.args)
     )
-    what = "could not connect" if not_sent else "the connection broke or timed out before Sim answered"
-    return SimConnectionError(
-        f"Sim {spec.method} {base_url}{spec.path}: {what} ({type(err).__name__})",
-        outcome_unknown=not not_sent,
-        code="TIMEOUT" if isinstance(err, requests.Timeout) else None,
+    return connection_error(
+        spec, base_url, err, not_sent=not_sent, timed_out=isinstance(err, requests.Timeout)
     )
 
 
 def _frames_of_finished_run(run: SimRun) -> Iterator[StreamFrame]:
-    if run.status.is_success or run.status.value == "paused":
+    if run.status.is_success or run.status is RunStatus.PAUSED:
         yield StreamFrame(kind="final", output=run.output, success=True, status=run.status)
     else:
         message = run.error.message if run.error else run.status.value

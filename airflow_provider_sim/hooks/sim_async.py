@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from types import TracebackType
 from typing import Any, TypeVar
@@ -22,22 +22,21 @@ from typing import Any, TypeVar
 import aiohttp
 import certifi
 from airflow.providers.common.compat.connection import get_async_connection
-from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from tenacity import AsyncRetrying
 
-from airflow_provider_sim import connection_form
-from airflow_provider_sim.exceptions import SimConnectionError, SimError
+from airflow_provider_sim.exceptions import SimError
+from airflow_provider_sim.hooks.base import SimBaseHook
 from airflow_provider_sim.hooks.settings import (
     SimSettings,
     ca_bundle_from_environment,
-    hook_overrides,
     missing_connection,
     proxies_from_environment,
     settings_from_connection,
 )
 from airflow_provider_sim.protocol import flows
 from airflow_provider_sim.protocol.models import CancelResult, HttpResponse, RequestSpec, SimRun, Sleep
-from airflow_provider_sim.protocol.parse import raise_for_response
+from airflow_provider_sim.protocol.parse import connection_error, raise_for_response
 from airflow_provider_sim.retry import retry_policy
 
 T = TypeVar("T")
@@ -57,48 +56,17 @@ def _shared_ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_bundle or certifi.where())
 
 
-class SimAsyncHook(BaseHook):
+class SimAsyncHook(SimBaseHook):
     """Async access to the Sim runs a trigger waits for.
 
-    :param sim_conn_id: the Airflow connection id (``sim`` type); the key is read here, in the
-        triggerer, and never passed through trigger arguments.
-    :param api_version: ``"v2"`` or ``"v1"``; overrides the connection.
-    :param timeout: seconds an ordinary API call may take; overrides the connection.
-    :param sync_timeout: seconds a synchronous execute may wait; overrides the connection.
-    :param max_retries: retries after the first attempt (0 = none); overrides the connection.
-    :param retry_initial_delay: first backoff wait in seconds; overrides the connection.
-    :param retry_max_delay: longest backoff wait in seconds; overrides the connection.
+    Arguments (connection id and overrides of the connection's extras) as :class:`SimBaseHook`.
+    The API key is read here, in the triggerer, and never passed through trigger arguments.
     """
 
-    conn_name_attr = "sim_conn_id"
-    default_conn_name = connection_form.DEFAULT_CONN_ID
-    conn_type = connection_form.CONN_TYPE
-    hook_name = connection_form.HOOK_NAME
-
-    def __init__(
-        self,
-        sim_conn_id: str = connection_form.DEFAULT_CONN_ID,
-        *,
-        api_version: str | None = None,
-        timeout: float | None = None,
-        sync_timeout: float | None = None,
-        max_retries: int | None = None,
-        retry_initial_delay: float | None = None,
-        retry_max_delay: float | None = None,
-    ) -> None:
-        super().__init__()
-        self.sim_conn_id = sim_conn_id
-        self._overrides = hook_overrides(
-            api_version=api_version,
-            timeout=timeout,
-            sync_timeout=sync_timeout,
-            max_retries=max_retries,
-            retry_initial_delay=retry_initial_delay,
-            retry_max_delay=retry_max_delay,
-        )
-        self._settings: SimSettings | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._proxy: str | None = None
+    # per instance once set; made when first needed
+    _settings: SimSettings | None = None
+    _session: aiohttp.ClientSession | None = None
+    _proxy: str | None = None
 
     async def __aenter__(self) -> SimAsyncHook:
         await self.settings()
@@ -160,14 +128,12 @@ class SimAsyncHook(BaseHook):
             ) as raw:
                 response = HttpResponse(raw.status, raw.headers, await raw.read(), attempt)
         except (TimeoutError, aiohttp.ClientError) as err:
-            not_sent = isinstance(err, _NOT_SENT)
-            what = (
-                "could not connect" if not_sent else "the connection broke or timed out before Sim answered"
-            )
-            raise SimConnectionError(
-                f"Sim {spec.method} {settings.base_url}{spec.path}: {what} ({type(err).__name__})",
-                outcome_unknown=not not_sent,
-                code="TIMEOUT" if isinstance(err, TimeoutError) else None,
+            raise connection_error(
+                spec,
+                settings.base_url,
+                err,
+                not_sent=isinstance(err, _NOT_SENT),
+                timed_out=isinstance(err, TimeoutError),
             ) from err
         raise_for_response(spec, response)
         return response
@@ -215,6 +181,38 @@ class SimAsyncHook(BaseHook):
             job_id=job_id,
             include_output=include_output,
             selected_outputs=selected_outputs,
+        )
+        return await self._drive(flow)
+
+    async def wait_for_run(
+        self,
+        workflow_id: str,
+        run_id: str,
+        *,
+        job_id: str | None = None,
+        poll_interval: float = 5.0,
+        timeout: float | None = None,
+        return_on_pause: bool = True,
+        first_wait: float | None = None,
+        on_status: Callable[[SimRun, float], None] | None = None,
+    ) -> SimRun:
+        """Poll until the run is terminal (or paused, with ``return_on_pause``); see ``SimHook.wait_for_run``.
+
+        :param first_wait: seconds before the second read, if not ``poll_interval``.
+        :param on_status: called with the run and the elapsed seconds when its status changes.
+        :raises SimWaitTimeoutError: still running after ``timeout`` seconds (the run goes on).
+        """
+        settings = await self.settings()
+        flow = flows.wait_for_run(
+            settings.api_version,
+            workflow_id,
+            run_id,
+            job_id=job_id,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            return_on_pause=return_on_pause,
+            on_status=on_status,
+            first_wait=first_wait,
         )
         return await self._drive(flow)
 

@@ -101,14 +101,17 @@ def wait_for_run(
     return_on_pause: bool = True,
     selected_outputs: Sequence[str] | None = None,
     on_status: Callable[[SimRun, float], None] | None = None,
+    first_wait: float | None = None,
 ) -> Flow[SimRun]:
     """Poll a run until it is terminal (or paused, with ``return_on_pause``).
 
     :param timeout: seconds to wait in all; then :class:`SimWaitTimeoutError` (the run goes on).
     :param on_status: called with the run and the elapsed seconds whenever its status changes.
+    :param first_wait: seconds between the first and second read, if not ``poll_interval``.
     """
     started = time.monotonic()
     last_status: RunStatus | None = None
+    next_wait = poll_interval if first_wait is None else first_wait
     while True:
         run = yield from get_run(api, workflow_id, run_id, job_id=job_id, selected_outputs=selected_outputs)
         elapsed = time.monotonic() - started
@@ -123,7 +126,8 @@ def wait_for_run(
                 f"Sim run {run_id} of workflow {workflow_id!r} is still {run.status.value} after "
                 f"{elapsed:.0f} s; raise the timeout or wait for it with SimJobSensor"
             )
-        wait = poll_interval if timeout is None else min(poll_interval, max(timeout - elapsed, 0.0))
+        wait = next_wait if timeout is None else min(next_wait, max(timeout - elapsed, 0.0))
+        next_wait = poll_interval
         yield Sleep(wait)
 
 

@@ -18,6 +18,7 @@ from airflow_provider_sim.exceptions import (
     SimAuthError,
     SimBadRequestError,
     SimConflictError,
+    SimConnectionError,
     SimInvalidResponseError,
     SimNotDeployedError,
     SimNotFoundError,
@@ -51,6 +52,19 @@ _FIX_BY_STATUS: dict[int, str] = {
     404: "check the id (workflow ids are in the workflow's URL in Sim) and the connection's base URL",
     413: "the request body is over Sim's 10 MiB limit: send large files as URLs instead",
 }
+
+
+def connection_error(
+    spec: RequestSpec, base_url: str, cause: BaseException, *, not_sent: bool, timed_out: bool
+) -> SimConnectionError:
+    """The error for a request that got no answer; each transport says only what it can tell from
+    its own exception: whether the request never left (``not_sent``) and whether it timed out."""
+    what = "could not connect" if not_sent else "the connection broke or timed out before Sim answered"
+    return SimConnectionError(
+        f"Sim {spec.method} {base_url}{spec.path}: {what} ({type(cause).__name__})",
+        outcome_unknown=not not_sent,
+        code="TIMEOUT" if timed_out else None,
+    )
 
 
 def invalid_response(response: HttpResponse, message: str) -> SimInvalidResponseError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import math
@@ -13,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sim.events import error_event, run_event
-from airflow_provider_sim.exceptions import SimConfigurationError, SimError
+from airflow_provider_sim.exceptions import SimConfigurationError, SimError, SimWaitTimeoutError
 from airflow_provider_sim.protocol.build import check_run_id, check_workflow_id
-from airflow_provider_sim.protocol.models import RunStatus
 
 if TYPE_CHECKING:  # imported where used: DAG files import this module, the triggerer runs it
     from airflow_provider_sim.hooks.sim_async import SimAsyncHook
@@ -102,31 +100,30 @@ class SimRunTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll with one HTTP client for the trigger's whole life; fire exactly one event."""
+        """Poll with one HTTP session for the trigger's whole life; fire exactly one event."""
         from airflow_provider_sim.hooks.sim_async import SimAsyncHook
 
         async with SimAsyncHook(self.sim_conn_id) as hook:
-            last_status: RunStatus | None = None
-            first_wait = True
-            while True:
-                try:
-                    run = await hook.get_run(self.workflow_id, self.run_id, job_id=self.job_id)
-                except SimError as err:
-                    yield TriggerEvent(error_event(self.workflow_id, self.run_id, err))
-                    return
-                if run.status is not last_status:
-                    self.log.info("Sim run %s is %s", self.run_id, run.status.value)
-                    last_status = run.status
-                if run.status.is_terminal or (self.return_on_pause and run.status is RunStatus.PAUSED):
-                    yield TriggerEvent(run_event(run))
-                    return
-                remaining = None if self.end_time is None else self.end_time - time.time()
-                if remaining is not None and remaining <= 0:
-                    yield TriggerEvent(await self._time_out(hook))
-                    return
-                interval = self.poll_interval * (self._first_wait_share() if first_wait else 1.0)
-                first_wait = False
-                await asyncio.sleep(interval if remaining is None else min(interval, remaining))
+            try:
+                run = await hook.wait_for_run(
+                    self.workflow_id,
+                    self.run_id,
+                    job_id=self.job_id,
+                    poll_interval=self.poll_interval,
+                    timeout=None if self.end_time is None else max(self.end_time - time.time(), 0.0),
+                    return_on_pause=self.return_on_pause,
+                    first_wait=self.poll_interval * self._first_wait_share(),
+                    on_status=lambda run, _elapsed: self.log.info(
+                        "Sim run %s is %s", self.run_id, run.status.value
+                    ),
+                )
+            except SimWaitTimeoutError:
+                yield TriggerEvent(await self._time_out(hook))
+                return
+            except SimError as err:
+                yield TriggerEvent(error_event(self.workflow_id, self.run_id, err))
+                return
+            yield TriggerEvent(run_event(run))
 
     def _first_wait_share(self) -> float:
         """A share in [0.5, 1) of the first poll interval, fixed by the run id: triggers deferred at

@@ -1,0 +1,50 @@
+"""What the sync and async Sim hooks share: the connection they read and the arguments that override it."""
+
+from __future__ import annotations
+
+from airflow.providers.common.compat.sdk import BaseHook
+
+from airflow_provider_sim import connection_form
+
+
+class SimBaseHook(BaseHook):
+    """Base of :class:`~airflow_provider_sim.hooks.sim.SimHook` and
+    :class:`~airflow_provider_sim.hooks.sim_async.SimAsyncHook`. Arguments given here win over the
+    connection's extras.
+
+    :param sim_conn_id: the Airflow connection id (``sim`` type).
+    :param api_version: ``"v2"`` or ``"v1"``; overrides the connection.
+    :param timeout: seconds an ordinary API call may take; overrides the connection.
+    :param sync_timeout: seconds a synchronous execute may wait; overrides the connection.
+    :param max_retries: retries after the first attempt (0 = none); overrides the connection.
+    :param retry_initial_delay: first backoff wait in seconds; overrides the connection.
+    :param retry_max_delay: longest backoff wait in seconds; overrides the connection.
+    """
+
+    conn_name_attr = "sim_conn_id"
+    default_conn_name = connection_form.DEFAULT_CONN_ID
+    conn_type = connection_form.CONN_TYPE
+    hook_name = connection_form.HOOK_NAME
+
+    def __init__(
+        self,
+        sim_conn_id: str = connection_form.DEFAULT_CONN_ID,
+        *,
+        api_version: str | None = None,
+        timeout: float | None = None,
+        sync_timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_initial_delay: float | None = None,
+        retry_max_delay: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.sim_conn_id = sim_conn_id
+        # named as SimSettings.with_overrides takes them; None means "not given"
+        self._overrides = {
+            "api_version": api_version,
+            "timeout": timeout,
+            "sync_timeout": sync_timeout,
+            "max_retries": max_retries,
+            "initial_delay": retry_initial_delay,
+            "max_delay": retry_max_delay,
+        }
