@@ -11,10 +11,12 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 from airflow_provider_sim.emulator.config import (
     API_KEY_ENV_VAR,
     DEFAULT_HOST,
+    PLANS,
     EmulatorConfig,
     EmulatorSettings,
     default_api_key,
@@ -23,11 +25,31 @@ from airflow_provider_sim.emulator.config import (
 READY_PREFIX = "Sim emulator listening on "
 
 
-def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
-    """Turn command-line arguments into an :class:`EmulatorConfig`.
+#: marks an option left off the command line (so a ``--plan`` value stands)
+NOT_GIVEN: Any = object()
 
-    :raises SystemExit: on bad arguments (argparse prints the usage).
-    """
+
+def _limit(text: str) -> float | None:
+    """A rate or capacity on the command line: a positive number, or ``none`` for no limit."""
+    if text.lower() in ("none", "unlimited"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+
+
+def _cap(text: str) -> int | None:
+    """An in-flight cap on the command line: a positive integer, or ``none`` for no cap."""
+    if text.lower() in ("none", "unlimited"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'none', got {text!r}") from None
+
+
+def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sim-emulator", description="Local Sim-compatible HTTP server for tests and demos."
     )
@@ -41,13 +63,30 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         help=f"the key to accept in X-API-Key (default ${API_KEY_ENV_VAR} or sk-sim-emulator)",
     )
     parser.add_argument(
-        "--rate-limit-sync", type=float, default=None, metavar="N", help="sync executions per window"
+        "--plan",
+        choices=sorted(PLANS),
+        default=None,
+        help="meter like this sim.ai plan: sets the execution, per-operation and in-flight limits "
+        "to its numbers (each flag below wins over it); default: self-hosted, no limits",
     )
-    parser.add_argument(
-        "--rate-limit-async", type=float, default=None, metavar="N", help="async executions per window"
+    limits = (
+        ("--rate-limit-sync", _limit, "sync executions per window (v1 executes all count here)"),
+        ("--rate-limit-async", _limit, "v2 async executions per window"),
+        ("--rate-limit-burst", _limit, "sync/async bucket size (default 2x rate)"),
+        ("--rate-limit-api", _limit, "calls per window to each metered v2 operation"),
+        ("--rate-limit-api-burst", _limit, "per-operation bucket size (default 2x rate)"),
+        ("--rate-limit-ip", _limit, "v2 requests per window per client IP, before auth (default 300)"),
+        ("--rate-limit-ip-burst", _limit, "per-IP bucket size (default 2x rate)"),
+        ("--max-runs-in-flight", _cap, "runs queued or running at once; one more execute gets 429"),
     )
+    for flag, kind, text in limits:
+        parser.add_argument(flag, type=kind, default=NOT_GIVEN, metavar="N|none", help=text)
     parser.add_argument(
-        "--rate-limit-burst", type=float, default=None, metavar="N", help="bucket size (default 2x rate)"
+        "--concurrency-retry-after-seconds",
+        type=float,
+        default=NOT_GIVEN,
+        metavar="S",
+        help="the wait a concurrency 429 suggests (default 5; fractions allowed)",
     )
     parser.add_argument(
         "--rate-limit-window-seconds",
@@ -64,17 +103,40 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         help="sync run timeout (default 300)",
     )
     parser.add_argument("--no-v2", action="store_true", help="answer 404 on every /api/v2/* path")
+    return parser
+
+
+_EXPLICIT = (
+    "rate_limit_sync",
+    "rate_limit_async",
+    "rate_limit_burst",
+    "rate_limit_api",
+    "rate_limit_api_burst",
+    "rate_limit_ip",
+    "rate_limit_ip_burst",
+    "max_runs_in_flight",
+    "concurrency_retry_after_seconds",
+)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
+    """Turn command-line arguments into an :class:`EmulatorConfig`.
+
+    ``--plan`` sets the plan's counters; any limit flag given as well wins over the plan's value.
+
+    :raises SystemExit: on bad arguments (argparse prints the usage).
+    """
+    parser = _build_parser()
     args = parser.parse_args(argv)
-    settings = EmulatorSettings(
-        rate_limit_sync=args.rate_limit_sync,
-        rate_limit_async=args.rate_limit_async,
-        rate_limit_burst=args.rate_limit_burst,
-        rate_limit_window_seconds=args.rate_limit_window_seconds,
-        sync_timeout_seconds=args.sync_timeout_seconds,
-        v2_enabled=not args.no_v2,
-    )
+    explicit = {name: getattr(args, name) for name in _EXPLICIT if getattr(args, name) is not NOT_GIVEN}
     try:
-        settings.validate()
+        settings = EmulatorSettings.for_plan(
+            args.plan,
+            rate_limit_window_seconds=args.rate_limit_window_seconds,
+            sync_timeout_seconds=args.sync_timeout_seconds,
+            v2_enabled=not args.no_v2,
+            **explicit,
+        )
     except ValueError as exc:
         parser.error(str(exc))
     return EmulatorConfig(

@@ -61,6 +61,7 @@ def to_emulator_request(request: Request, body: bytes) -> EmulatorRequest:
         headers={name.lower(): value for name, value in request.headers.items()},
         body=body,
         base_url=str(request.base_url).rstrip("/"),
+        client_host=request.client.host if request.client is not None else "unknown",
     )
 
 

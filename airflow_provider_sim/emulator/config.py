@@ -21,33 +21,126 @@ def default_api_key() -> str:
     return os.environ.get(API_KEY_ENV_VAR) or DEFAULT_API_KEY
 
 
+@dataclass(frozen=True)
+class PlanLimits:
+    """One sim.ai plan's counters.
+
+    From Sim's ``lib/core/rate-limiter/types.ts`` and ``lib/billing/concurrency-defaults.ts``.
+
+    :param sync: sync executions per minute.
+    :param async_: async executions per minute.
+    :param api: calls per minute to each metered v2 operation (the plan's ``apiEndpoint`` counter).
+    :param in_flight: executions queued or running at once per billing account.
+    """
+
+    sync: int
+    async_: int
+    api: int
+    in_flight: int
+
+
+#: Sim's numbers per plan; ``EmulatorSettings.plan`` applies them
+PLANS: dict[str, PlanLimits] = {
+    "free": PlanLimits(sync=50, async_=200, api=30, in_flight=10),
+    "pro": PlanLimits(sync=150, async_=1000, api=100, in_flight=50),
+    "team": PlanLimits(sync=300, async_=2500, api=200, in_flight=200),
+    "enterprise": PlanLimits(sync=600, async_=5000, api=500, in_flight=1000),
+}
+#: the settings a plan sets (``plan: null`` sets them back to self-hosted: no limits, 2x bursts)
+PLAN_SETTINGS = (
+    "rate_limit_sync",
+    "rate_limit_async",
+    "rate_limit_burst",
+    "rate_limit_api",
+    "rate_limit_api_burst",
+    "max_runs_in_flight",
+)
+
+
+def plan_settings(plan: str | None) -> dict[str, Any]:
+    """The counters ``plan`` stands for, as settings (``None``: self-hosted with billing off).
+
+    :raises ValueError: for an unknown plan.
+    """
+    if plan is None:
+        return dict.fromkeys(PLAN_SETTINGS)
+    if plan not in PLANS:
+        raise ValueError(f"plan must be one of {', '.join(PLANS)} or null, got {plan!r}")
+    limits = PLANS[plan]
+    return {
+        "rate_limit_sync": limits.sync,
+        "rate_limit_async": limits.async_,
+        "rate_limit_burst": None,
+        "rate_limit_api": limits.api,
+        "rate_limit_api_burst": None,
+        "max_runs_in_flight": limits.in_flight,
+    }
+
+
 @dataclass
 class EmulatorSettings:
     """The part of the configuration that may change while the server runs.
 
+    Every bucket holds ``burst`` tokens (default twice the rate), starts full and gets ``rate``
+    tokens at the end of every window, as on sim.ai.
+
+    :param plan: ``free``, ``pro``, ``team`` or ``enterprise``: setting it (command line ``--plan``
+        or ``POST /_emulator/settings``) sets every counter in :data:`PLAN_SETTINGS` to that plan's
+        numbers (see :data:`PLANS`); a counter named in the same change (or given on the command
+        line) wins over the plan. ``None``: self-hosted with billing off (no limits but the per-IP one).
     :param rate_limit_sync: sync executions per window (a minute by default), or ``None`` for no limit
-        (self-hosted, billing off).
-    :param rate_limit_async: async executions per window, or ``None`` for no limit.
-    :param rate_limit_burst: bucket capacity; ``None`` means twice the rate, as on sim.ai.
+        (self-hosted, billing off). Every v1 execute, async included, is charged here.
+    :param rate_limit_async: v2 async executions per window, or ``None`` for no limit.
+    :param rate_limit_burst: capacity of the sync and async buckets; ``None`` means twice the rate.
+    :param rate_limit_api: calls per window to each metered v2 operation (``workflows.execute``,
+        ``workflows.runs.read``, ``workflows.runs.list``, ...; one bucket each), or ``None`` for no
+        limit (self-hosted, billing off).
+    :param rate_limit_api_burst: capacity of the per-operation buckets; ``None`` means twice the rate.
+    :param rate_limit_ip: requests per window from one client IP to real v2 routes, counted before
+        the key is checked (401s included); Sim's 300 on every deployment. ``None``: no limit.
+    :param rate_limit_ip_burst: capacity of the per-IP bucket; ``None`` means twice the rate (600).
     :param rate_limit_window_seconds: how often the buckets are refilled, all at once (Sim's
         ``RATE_LIMIT_WINDOW_MS``, 60 s by default); shorter windows make tests and benchmarks fast.
+    :param max_runs_in_flight: executions queued or running at once (both API generations; paused
+        runs do not count); one more execute answers 429 ``EXECUTION_CONCURRENCY_LIMIT``. ``None``:
+        no cap.
+    :param concurrency_retry_after_seconds: the wait a concurrency 429 suggests (Sim: 5). May be a
+        fraction for time-compressed benchmarks: ``Retry-After`` then says ``max(1, ceil(x))`` whole
+        seconds and the body carries the exact value.
     :param usage_limit_exceeded: when true every execute answers 402 (usage/cost limit reached).
     :param sync_timeout_seconds: how long a sync or streamed run may take before it times out.
     :param v2_enabled: when false every ``/api/v2/*`` path answers 404, as on a server with v2 switched off.
     :param async_queue_delay_seconds: how long an async run stays ``queued`` before it starts running.
     """
 
+    plan: str | None = None
     rate_limit_sync: float | None = None
     rate_limit_async: float | None = None
     rate_limit_burst: float | None = None
+    rate_limit_api: float | None = None
+    rate_limit_api_burst: float | None = None
+    rate_limit_ip: float | None = 300.0
+    rate_limit_ip_burst: float | None = None
     rate_limit_window_seconds: float = 60.0
+    max_runs_in_flight: int | None = None
+    concurrency_retry_after_seconds: float = 5.0
     usage_limit_exceeded: bool = False
     sync_timeout_seconds: float = 300.0
     v2_enabled: bool = True
     async_queue_delay_seconds: float = 0.05
 
+    @classmethod
+    def for_plan(cls, plan: str | None, **explicit: Any) -> EmulatorSettings:
+        """Settings for ``plan`` with ``explicit`` values on top (they win over the plan's).
+
+        :raises ValueError: on an unknown plan, setting or bad value.
+        """
+        return cls().updated({"plan": plan, **explicit})
+
     def updated(self, changes: dict[str, Any]) -> EmulatorSettings:
         """Return a copy with ``changes`` applied, validating names and values.
+
+        A ``plan`` in ``changes`` first sets the plan's counters; other names in ``changes`` win.
 
         :raises ValueError: on an unknown setting or a value of the wrong type or range.
         """
@@ -55,6 +148,8 @@ class EmulatorSettings:
         unknown = sorted(set(changes) - known)
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if "plan" in changes:
+            changes = {**plan_settings(changes["plan"]), **changes}
         new = dataclasses.replace(self, **changes)
         new.validate()
         return new
@@ -64,11 +159,16 @@ class EmulatorSettings:
 
         :raises ValueError: naming the first bad setting.
         """
-        for name in ("rate_limit_sync", "rate_limit_async", "rate_limit_burst"):
+        if self.plan is not None and self.plan not in PLANS:
+            raise ValueError(f"plan must be one of {', '.join(PLANS)} or null, got {self.plan!r}")
+        for name in _OPTIONAL_RATES:
             value = getattr(self, name)
             if value is not None and (_not_number(value) or value <= 0):
                 raise ValueError(f"{name} must be a positive number or null, got {value!r}")
-        for name in ("sync_timeout_seconds", "rate_limit_window_seconds"):
+        cap = self.max_runs_in_flight
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise ValueError(f"max_runs_in_flight must be a positive integer or null, got {cap!r}")
+        for name in ("sync_timeout_seconds", "rate_limit_window_seconds", "concurrency_retry_after_seconds"):
             value = getattr(self, name)
             if _not_number(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -83,6 +183,17 @@ class EmulatorSettings:
     def as_dict(self) -> dict[str, Any]:
         """Return the settings as a JSON-ready dict (the ``/_emulator/settings`` body)."""
         return dataclasses.asdict(self)
+
+
+_OPTIONAL_RATES = (
+    "rate_limit_sync",
+    "rate_limit_async",
+    "rate_limit_burst",
+    "rate_limit_api",
+    "rate_limit_api_burst",
+    "rate_limit_ip",
+    "rate_limit_ip_burst",
+)
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,10 @@ class EmulatorControl:
         """Every API request received since the last reset (control calls excluded).
 
         Each is ``{"seq", "receivedAt", "method", "path", "query", "headers", "apiKeyPresent",
-        "apiKeyMatched", "json", "bodyBytes"}``; ``x-api-key`` and ``authorization`` read ``<redacted>``.
+        "apiKeyMatched", "json", "bodyBytes", "status", "rateLimited"}``; ``x-api-key`` and
+        ``authorization`` read ``<redacted>``. ``status`` is the HTTP status answered (``None`` while
+        the answer is pending, or for a connection reset; a stream's is its 200), ``rateLimited`` is
+        true for a 429 (rate limit or concurrency cap).
         """
         return list(self._call("GET", "requests")["requests"])
 
@@ -84,6 +87,49 @@ class EmulatorControl:
         """The faults still queued."""
         return list(self._call("GET", "faults")["faults"])
 
+    def release(self, run_ids: list[str] | None = None, *, fail: str | None = None) -> list[str]:
+        """End runs of the ``hold`` workflow: complete them with their input, or fail them.
+
+        :param run_ids: the runs to release; ``None`` releases every held run.
+        :param fail: fail the runs with this error message instead of completing them.
+        :return: the ids of the runs that were still held and are now released.
+        """
+        payload: dict[str, Any] = {}
+        if run_ids is not None:
+            payload["runIds"] = list(run_ids)
+        if fail is not None:
+            payload["fail"] = fail
+        return list(self._call("POST", "release", payload)["released"])
+
+    def set_plan(self, plan: str | None, **overrides: Any) -> dict[str, Any]:
+        """Apply sim.ai ``plan``'s counters (``None``: self-hosted), with ``overrides`` on top.
+
+        :raises ValueError: on an unknown plan or a bad override.
+        """
+        return self.settings(plan=plan, **overrides)
+
+    def set_rate_limits(self, **limits: Any) -> dict[str, Any]:
+        """Change rate-limit settings only (``rate_limit_*``); ``None`` for no limit.
+
+        :raises ValueError: on a name that is not a rate-limit setting, or a bad value.
+        """
+        wrong = sorted(name for name in limits if not name.startswith("rate_limit_"))
+        if wrong:
+            raise ValueError(f"not rate-limit settings: {', '.join(wrong)}")
+        return self.settings(**limits)
+
+    def set_max_runs_in_flight(
+        self, cap: int | None, retry_after_seconds: float | None = None
+    ) -> dict[str, Any]:
+        """Cap the runs queued or running at once (``None``: no cap) and, optionally, the 429's wait.
+
+        :raises ValueError: on a bad value.
+        """
+        changes: dict[str, Any] = {"max_runs_in_flight": cap}
+        if retry_after_seconds is not None:
+            changes["concurrency_retry_after_seconds"] = retry_after_seconds
+        return self.settings(**changes)
+
     def reset(self) -> None:
         """Clear runs, logs, faults and buckets, and restore the settings the server started with."""
         self._call("POST", "reset")
@@ -91,11 +137,26 @@ class EmulatorControl:
     def settings(self, **changes: Any) -> dict[str, Any]:
         """Change settings (none: just read them) and return them all.
 
-        Names: ``rate_limit_sync``, ``rate_limit_async``, ``rate_limit_burst`` (per window / tokens,
-        ``None`` for no limit), ``rate_limit_window_seconds`` (60), ``usage_limit_exceeded``,
-        ``sync_timeout_seconds``, ``v2_enabled``, ``async_queue_delay_seconds``.
+        Names (see :class:`~airflow_provider_sim.emulator.config.EmulatorSettings`):
 
-        :raises ValueError: on an unknown name or a bad value.
+        - ``plan``: ``"free" | "pro" | "team" | "enterprise"`` sets every counter below marked
+          *plan* to sim.ai's numbers; ``None`` (the default) is self-hosted, no limits. Counters
+          named in the same call win over the plan.
+        - ``rate_limit_sync``, ``rate_limit_async`` (*plan*; executions per window, ``None`` for no
+          limit) and ``rate_limit_burst`` (*plan*; their capacity, ``None``: 2 x rate).
+        - ``rate_limit_api`` (*plan*; calls per window to each metered v2 operation) and
+          ``rate_limit_api_burst`` (*plan*; ``None``: 2 x rate).
+        - ``rate_limit_ip`` (300; v2 requests per window per client IP, counted before auth) and
+          ``rate_limit_ip_burst`` (``None``: 2 x rate = 600).
+        - ``rate_limit_window_seconds`` (60): every bucket's refill interval.
+        - ``max_runs_in_flight`` (*plan*; queued or running runs at once, ``None`` for no cap) and
+          ``concurrency_retry_after_seconds`` (5; may be a fraction).
+        - ``usage_limit_exceeded``, ``sync_timeout_seconds``, ``v2_enabled``,
+          ``async_queue_delay_seconds``.
+
+        Changing ``plan``, a rate, a burst or the window refills every bucket.
+
+        :raises ValueError: on an unknown name or a bad value (the message names the setting).
         """
         if not changes:
             return dict(self._call("GET", "settings"))

@@ -23,10 +23,11 @@ from airflow_provider_sim.emulator.messages import (
     EmulatorResponse,
     parse_json_body,
     rate_limit_headers,
+    rate_limited,
     v1_error,
     v2_error,
 )
-from airflow_provider_sim.emulator.ratelimit import RateLimiter
+from airflow_provider_sim.emulator.ratelimit import RateLimiter, most_restrictive
 from airflow_provider_sim.emulator.routes_control import CONTROL_ROUTES
 from airflow_provider_sim.emulator.routes_v1 import V1_ROUTES
 from airflow_provider_sim.emulator.routes_v2 import V2_ROUTES
@@ -42,7 +43,20 @@ REDACTED = "<redacted>"
 LOGGED_BODY_LIMIT = 1024 * 1024
 #: the request log keeps the newest entries only, so a long benchmark cannot exhaust memory
 REQUEST_LOG_LIMIT = 100_000
-_RATE_SETTINGS = ("rate_limit_sync", "rate_limit_async", "rate_limit_burst", "rate_limit_window_seconds")
+#: changing any of these rebuilds (and so refills) every bucket
+_RATE_SETTINGS = frozenset(
+    {
+        "plan",
+        "rate_limit_sync",
+        "rate_limit_async",
+        "rate_limit_burst",
+        "rate_limit_api",
+        "rate_limit_api_burst",
+        "rate_limit_ip",
+        "rate_limit_ip_burst",
+        "rate_limit_window_seconds",
+    }
+)
 
 
 class Emulator:
@@ -64,18 +78,18 @@ class Emulator:
         self.router = Router([*V1_ROUTES, *V2_ROUTES, *CONTROL_ROUTES])
 
     def update_settings(self, changes: dict[str, Any]) -> EmulatorSettings:
-        """Apply runtime setting changes; changing a rate or the burst refills the buckets.
+        """Apply runtime setting changes; changing a plan, rate, burst or window refills every bucket.
 
         :raises ValueError: on an unknown setting or a bad value.
         """
         new = self.settings.updated(changes)
         self.settings = new
-        if any(name in changes for name in _RATE_SETTINGS):
+        if _RATE_SETTINGS.intersection(changes):
             self.limiter.configure(new)
         return new
 
     async def reset(self) -> None:
-        """Forget runs, logs and faults; refill the buckets; restore the startup settings."""
+        """Forget runs, logs and faults; refill every bucket (per-IP too); restore the startup settings."""
         await self.runner.stop_all()
         self.store.clear()
         self.requests.clear()
@@ -91,17 +105,22 @@ class Emulator:
     async def handle(self, request: EmulatorRequest) -> EmulatorResponse:
         """Answer one request; every answer except a connection reset carries ``x-request-id``."""
         request_id = str(uuid.uuid4())
+        entry: dict[str, Any] | None = None
         try:
             if request.path.startswith(CONTROL_PREFIX):
                 response = await self._dispatch(request)
             else:
-                self._record(request)
+                entry = self._record(request)
                 response = await self._handle_api(request)
         except Exception:
             log.exception("emulator failed on %s %s", request.method, request.path)
             response = v1_error(500, "Internal server error")
         if not response.reset:
             response.headers.setdefault("x-request-id", request_id)
+        if entry is not None:
+            # a stream's status is final once its headers go out; a reset has no status at all
+            entry["status"] = None if response.reset else response.status
+            entry["rateLimited"] = response.status == 429 and not response.reset
         return response
 
     async def _handle_api(self, request: EmulatorRequest) -> EmulatorResponse:
@@ -133,16 +152,28 @@ class Emulator:
                     return v2_error(405, "Method not allowed", headers=allow, code="METHOD_NOT_ALLOWED")
                 return v1_error(405, "Method not allowed", headers=allow)
             return v2_error(404, "Not found") if is_v2 else v1_error(404, "Not found")
+        if route.generation == "v2":
+            # Sim's pre-auth limit: every request to a real v2 route, before the key is looked at
+            by_ip = self.limiter.take_ip(request.client_host)
+            if not by_ip.allowed:
+                return rate_limited(by_ip)
         if route.generation != "control":
             failure = auth_failure(request, self.config.api_key)
             if failure is not None:
                 return v2_error(401, failure) if route.generation == "v2" else v1_error(401, failure)
+        if route.operation is None:
+            return await route.handler(self, request, match.params)
+        operation = self.limiter.take_operation(route.operation)
+        if not operation.allowed:
+            return rate_limited(operation)
         response = await route.handler(self, request, match.params)
-        if route.generation == "v2" and "x-ratelimit-limit" not in response.headers:
-            response.headers.update(rate_limit_headers(self.limiter.peek("sync")))
+        shown = operation if response.bucket is None else most_restrictive(operation, response.bucket)
+        response.headers.update(rate_limit_headers(shown))
+        if request.method.upper() == "HEAD":  # only GET routes answer a HEAD: never a stream
+            response.body = b""
         return response
 
-    def _record(self, request: EmulatorRequest) -> None:
+    def _record(self, request: EmulatorRequest) -> dict[str, Any]:
         headers = dict(request.headers)
         sent_key = headers.get("x-api-key")
         for name in ("x-api-key", "authorization"):
@@ -152,20 +183,22 @@ class Emulator:
         if len(request.body) <= LOGGED_BODY_LIMIT:
             _, parsed = parse_json_body(request.body)
         self._request_seq += 1
-        self.requests.append(
-            {
-                "seq": self._request_seq,
-                "receivedAt": iso(utcnow()),
-                "method": request.method,
-                "path": request.path,
-                "query": dict(request.query),
-                "headers": headers,
-                "apiKeyPresent": sent_key is not None,
-                "apiKeyMatched": sent_key is not None and key_matches(sent_key, self.config.api_key),
-                "json": parsed,
-                "bodyBytes": len(request.body),
-            }
-        )
+        entry: dict[str, Any] = {
+            "seq": self._request_seq,
+            "receivedAt": iso(utcnow()),
+            "method": request.method,
+            "path": request.path,
+            "query": dict(request.query),
+            "headers": headers,
+            "apiKeyPresent": sent_key is not None,
+            "apiKeyMatched": sent_key is not None and key_matches(sent_key, self.config.api_key),
+            "json": parsed,
+            "bodyBytes": len(request.body),
+            "status": None,
+            "rateLimited": False,
+        }
+        self.requests.append(entry)
+        return entry
 
 
 def auth_failure(request: EmulatorRequest, api_key: str) -> str | None:

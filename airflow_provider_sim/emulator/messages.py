@@ -46,6 +46,7 @@ class EmulatorRequest:
     :param headers: names lower-cased; one value per name.
     :param query: ``(name, value)`` pairs in order.
     :param base_url: scheme and authority the client used, for absolute URLs in responses.
+    :param client_host: the client's IP address (the key of the per-IP rate-limit bucket).
     """
 
     method: str
@@ -54,6 +55,7 @@ class EmulatorRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
     base_url: str = "http://127.0.0.1"
+    client_host: str = "127.0.0.1"
 
     def header(self, name: str) -> str | None:
         """Return header ``name`` (any case) or ``None``."""
@@ -71,6 +73,8 @@ class EmulatorResponse:
 
     :param stream: when set, the body is produced by this iterator (SSE) and ``body`` is ignored.
     :param reset: drop the TCP connection without answering.
+    :param bucket: the execution bucket (sync or async) a v2 execute consulted; the core reports
+        whichever of it and the operation's bucket is more restrictive in ``X-RateLimit-*``.
     """
 
     status: int
@@ -78,6 +82,7 @@ class EmulatorResponse:
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
     reset: bool = False
+    bucket: BucketState | None = None
 
     def json(self) -> Any:
         """Decode a JSON body (for tests and the in-process transports)."""
@@ -139,6 +144,13 @@ def rate_limit_headers(state: BucketState) -> dict[str, str]:
         "x-ratelimit-remaining": str(state.remaining),
         "x-ratelimit-reset": iso(state.reset_at) or "",
     }
+
+
+def rate_limited(state: BucketState) -> EmulatorResponse:
+    """Sim's v2 429 for a refused operation or per-IP bucket (``v2RateLimitError``)."""
+    headers = {**rate_limit_headers(state), "retry-after": state.retry_after_header}
+    details = {"retryAfter": iso(state.reset_at)}
+    return v2_error(429, "API rate limit exceeded", details, headers)
 
 
 def sse_frame(payload: Any) -> bytes:

@@ -32,6 +32,11 @@ class EmulatorProcess:
         with EmulatorProcess(api_key="sk-sim-test") as sim:
             requests.post(f"{sim.base_url}/api/workflows/echo/execute", ...)
 
+    The keyword options map to the command-line flags of the same name; ``None`` leaves a flag
+    off (the server's default, or the ``plan``'s number), and a limit may be ``"none"`` for no limit
+    (e.g. ``rate_limit_ip="none"`` turns the per-IP bucket off).
+
+    :param plan: ``free``, ``pro``, ``team`` or ``enterprise``: meter like that sim.ai plan.
     :param extra_args: further command-line arguments, e.g. ``["--no-v2"]``.
     :param startup_timeout: seconds to wait for the ready line.
     """
@@ -46,6 +51,11 @@ class EmulatorProcess:
         rate_limit_burst: float | None = None,
         rate_limit_window_seconds: float | None = None,
         sync_timeout_seconds: float | None = None,
+        plan: str | None = None,
+        rate_limit_api: float | str | None = None,
+        rate_limit_ip: float | str | None = None,
+        max_runs_in_flight: int | str | None = None,
+        concurrency_retry_after_seconds: float | None = None,
         v2: bool = True,
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
@@ -63,6 +73,11 @@ class EmulatorProcess:
             "--rate-limit-burst": rate_limit_burst,
             "--rate-limit-window-seconds": rate_limit_window_seconds,
             "--sync-timeout-seconds": sync_timeout_seconds,
+            "--plan": plan,
+            "--rate-limit-api": rate_limit_api,
+            "--rate-limit-ip": rate_limit_ip,
+            "--max-runs-in-flight": max_runs_in_flight,
+            "--concurrency-retry-after-seconds": concurrency_retry_after_seconds,
         }
         for flag, value in options.items():
             if value is not None:

@@ -1,9 +1,13 @@
-"""Token buckets for the sync and async execution limits, refilled the way sim.ai refills them.
+"""Token buckets, refilled the way sim.ai refills them.
 
-Like Sim's own limiter (``lib/core/rate-limiter``): one bucket per counter (``sync``, ``async``),
-capacity ``burst`` (default twice the rate), starting full; at the end of every window (60 s,
-Sim's ``RATE_LIMIT_WINDOW_MS``) ``rate`` tokens are added at once, never above the capacity. One
-token per execute. A refused request is told when the next refill comes: ``X-RateLimit-Reset``
+Like Sim's own limiter (``lib/core/rate-limiter``): every bucket has capacity ``burst`` (default
+twice the rate) and starts full; at the end of every window (60 s, Sim's ``RATE_LIMIT_WINDOW_MS``)
+``rate`` tokens are added at once, never above the capacity. One token per request. The buckets:
+
+- ``sync`` / ``async``: executions (every v1 execute is charged to ``sync``);
+- one per metered v2 operation (``v2:<operation id>:<key>`` on Sim; the emulator has one key);
+- one per client IP for every request to a real v2 route, charged before the key is checked.
+ A refused request is told when the next refill comes: ``X-RateLimit-Reset``
 / ``details.retryAfter`` to the millisecond, ``Retry-After`` in whole seconds, at least 1.
 With no rate configured a counter is unlimited and reports Sim's "unlimited" figures.
 """
@@ -113,8 +117,20 @@ def unlimited_state() -> BucketState:
     return BucketState(True, UNLIMITED, UNLIMITED, utcnow() + timedelta(minutes=1), 0.0, UNLIMITED, False)
 
 
+def most_restrictive(first: BucketState, second: BucketState) -> BucketState:
+    """The answer that wins when a request passes two buckets, by Sim's rule.
+
+    A refusal beats an allowance; otherwise fewer remaining tokens win, then the later reset.
+    """
+    if first.allowed != second.allowed:
+        return second if first.allowed else first
+    if second.remaining != first.remaining:
+        return second if second.remaining < first.remaining else first
+    return second if second.reset_at > first.reset_at else first
+
+
 class RateLimiter:
-    """The sync and async buckets of the single emulated user.
+    """Every bucket of the single emulated account: executions, v2 operations, client IPs.
 
     :param clock: a monotonic clock in seconds; injectable for tests.
     """
@@ -122,25 +138,46 @@ class RateLimiter:
     def __init__(self, settings: EmulatorSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._buckets: dict[Counter, TokenBucket | None] = {}
+        self._operations: dict[str, TokenBucket] = {}
+        self._ips: dict[str, TokenBucket] = {}
+        self._settings = settings
         self.configure(settings)
 
+    def _bucket(self, rate: float | None, burst: float | None) -> TokenBucket | None:
+        if rate is None:
+            return None
+        window = self._settings.rate_limit_window_seconds
+        return TokenBucket(rate, burst or 2 * rate, window, clock=self._clock)
+
     def configure(self, settings: EmulatorSettings) -> None:
-        """Rebuild the buckets (full) from ``settings``."""
-        rates: dict[Counter, float | None] = {
-            "sync": settings.rate_limit_sync,
-            "async": settings.rate_limit_async,
-        }
+        """Rebuild every bucket (full) from ``settings``."""
+        self._settings = settings
         self._buckets = {
-            counter: None
-            if rate is None
-            else TokenBucket(
-                rate,
-                settings.rate_limit_burst or 2 * rate,
-                settings.rate_limit_window_seconds,
-                clock=self._clock,
-            )
-            for counter, rate in rates.items()
+            "sync": self._bucket(settings.rate_limit_sync, settings.rate_limit_burst),
+            "async": self._bucket(settings.rate_limit_async, settings.rate_limit_burst),
         }
+        self._operations = {}
+        self._ips = {}
+
+    def take_operation(self, operation: str) -> BucketState:
+        """Charge one call to the bucket of v2 ``operation`` (e.g. ``workflows.runs.read``)."""
+        bucket = self._operations.get(operation)
+        if bucket is None:
+            bucket = self._bucket(self._settings.rate_limit_api, self._settings.rate_limit_api_burst)
+            if bucket is None:
+                return unlimited_state()
+            self._operations[operation] = bucket
+        return bucket.take()
+
+    def take_ip(self, client_host: str) -> BucketState:
+        """Charge one request to the bucket of ``client_host`` (the per-IP limit before auth)."""
+        bucket = self._ips.get(client_host)
+        if bucket is None:
+            bucket = self._bucket(self._settings.rate_limit_ip, self._settings.rate_limit_ip_burst)
+            if bucket is None:
+                return unlimited_state()
+            self._ips[client_host] = bucket
+        return bucket.take()
 
     def take(self, counter: Counter) -> BucketState:
         """Charge one execute to ``counter``."""

@@ -79,6 +79,33 @@ async def change_settings(em: Emulator, req: EmulatorRequest, params: dict[str, 
     return json_response(200, settings.as_dict())
 
 
+async def release(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+    """``POST /_emulator/release``: end held runs (workflow ``hold``).
+
+    Body ``{"runIds": [...]}`` (those runs), ``{"workflowId": "hold"}`` or ``{}`` (every held run),
+    optionally ``"fail": "message"`` to fail them instead of completing them. Answers
+    ``{"released": [ids]}``: the runs that were still held.
+    """
+    ok, body = parse_json_body(req.body)
+    body = {} if ok and body is None else body
+    if not ok or not isinstance(body, dict):
+        return _bad_request("send a JSON object: {runIds?, workflowId?, fail?}")
+    unknown = sorted(set(body) - {"runIds", "workflowId", "fail"})
+    if unknown:
+        return _bad_request(f"unknown release fields: {', '.join(unknown)}")
+    run_ids = body.get("runIds")
+    if run_ids is not None and not (isinstance(run_ids, list) and all(isinstance(i, str) for i in run_ids)):
+        return _bad_request("runIds must be a list of run ids")
+    workflow_id = body.get("workflowId")
+    if workflow_id is not None and not isinstance(workflow_id, str):
+        return _bad_request("workflowId must be a string")
+    fail = body.get("fail")
+    if fail is not None and (not isinstance(fail, str) or not fail):
+        return _bad_request("fail must be a non-empty message")
+    released = em.runner.release(run_ids, workflow_id, fail)
+    return json_response(200, {"released": released})
+
+
 CONTROL_ROUTES = [
     Route("GET", "/_emulator/health", health, "control"),
     Route("GET", "/_emulator/executions", executions, "control"),
@@ -88,4 +115,5 @@ CONTROL_ROUTES = [
     Route("POST", "/_emulator/reset", reset, "control"),
     Route("GET", "/_emulator/settings", get_settings, "control"),
     Route("POST", "/_emulator/settings", change_settings, "control"),
+    Route("POST", "/_emulator/release", release, "control"),
 ]

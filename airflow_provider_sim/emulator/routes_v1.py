@@ -1,7 +1,8 @@
 """The v1 API: ``/api/workflows/{id}/execute``, ``/api/jobs/{jobId}``, executions, resume, status, usage.
 
 v1 errors are ``{"error": "<message>"}`` (some add ``"code"``); a failed run is an HTTP 500 without
-``executionId``; a sync timeout is 408; rate-limit 429s carry no rate-limit headers at all.
+``executionId``; a sync timeout is 408; rate-limit 429s carry no rate-limit headers at all. No v1
+route is metered except execute, which is charged to the sync execution bucket.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from airflow_provider_sim.emulator.routing import Route
 from airflow_provider_sim.emulator.runs import Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.views import (
+    CONCURRENCY_MESSAGE,
     RUN_ID_PATTERN,
+    concurrency_details,
     cost_view,
     elapsed_ms,
     end_time,
     pause_view,
+    retry_after_header,
     select_outputs,
     split_selectors,
     sse_response,
@@ -107,6 +111,16 @@ async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
         if admission.reason == "conflict":
             return v1_error(
                 409, "Execution ID has already been used", "EXECUTION_ID_CONFLICT", executionId=client_id
+            )
+        if admission.reason == "concurrency":
+            wait = em.settings.concurrency_retry_after_seconds
+            details = concurrency_details(wait)
+            return v1_error(
+                429,
+                CONCURRENCY_MESSAGE,
+                details.pop("code"),
+                {"retry-after": retry_after_header(wait)},
+                **details,
             )
         status, message, code = _REJECTIONS[admission.reason]
         return v1_error(status, message, code)
@@ -301,7 +315,8 @@ async def usage_limits(em: Emulator, req: EmulatorRequest, params: dict[str, str
         "usage": {
             "currentPeriodCost": max(spent, limit) if em.settings.usage_limit_exceeded else spent,
             "limit": limit,
-            "plan": "free" if em.settings.rate_limit_sync or em.settings.rate_limit_async else "enterprise",
+            "plan": em.settings.plan
+            or ("free" if em.settings.rate_limit_sync or em.settings.rate_limit_async else "enterprise"),
         },
         "storage": {"usedBytes": 0, "limitBytes": 5 * 1024**3, "percentUsed": 0},
     }

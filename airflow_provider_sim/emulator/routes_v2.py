@@ -1,8 +1,9 @@
 """The v2 API: everything under ``/api/v2/workflows/{id}/...``.
 
 v2 answers ``{"data": ...}`` or ``{"error": {"code", "message", "details"?}}``, reports run failures
-in band (HTTP 200, ``status: failed``), validates the execute body strictly, and puts
-``X-RateLimit-*`` headers on its responses (the core adds them where a route did not).
+in band (HTTP 200, ``status: failed``) and validates the execute body strictly. Every route is
+metered under its operation id (the core charges the bucket and adds ``X-RateLimit-*``); execute
+also passes its execution bucket and reports it in ``EmulatorResponse.bucket``.
 """
 
 from __future__ import annotations
@@ -14,19 +15,22 @@ from airflow_provider_sim.emulator.messages import (
     EmulatorRequest,
     EmulatorResponse,
     parse_json_body,
-    rate_limit_headers,
     v2_data,
     v2_error,
 )
+from airflow_provider_sim.emulator.routes_v2_list import list_runs
 from airflow_provider_sim.emulator.routing import Route
 from airflow_provider_sim.emulator.runs import Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.views import (
+    CONCURRENCY_MESSAGE,
     RUN_ID_PATTERN,
+    concurrency_details,
     cost_view,
     elapsed_ms,
     end_time,
     pause_view,
+    retry_after_header,
     select_outputs,
     split_selectors,
     sse_response,
@@ -121,9 +125,11 @@ async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
 
     is_async = body.get("async") is True
     admission = em.runner.admit(params["id"], client_id, "async" if is_async else "sync")
-    headers = rate_limit_headers(admission.bucket)
     if isinstance(admission, Rejected):
-        return _rejection(admission, client_id, headers)
+        response = _rejection(admission, client_id, em.settings.concurrency_retry_after_seconds)
+        response.bucket = admission.bucket
+        return response
+    headers: dict[str, str] = {}
     timeout = body.get("executionTimeoutSeconds")
     run = em.runner.start(
         admission.workflow,
@@ -137,27 +143,31 @@ async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
     headers["x-run-id"] = run.id
     if is_async:
         status_url = f"{req.base_url}/api/v2/workflows/{run.workflow_id}/runs/{run.id}"
-        return v2_data({"runId": run.id, "statusUrl": status_url}, 202, headers)
-    if run.mode == "stream":
+        response = v2_data({"runId": run.id, "statusUrl": status_url}, 202, headers)
+    elif run.mode == "stream":
         response = sse_response(run, "x-run-id")
-        response.headers.update(headers)
-        return response
-    await run.settled.wait()
-    return v2_data(run_result(run), headers=headers)
+    else:
+        await run.settled.wait()
+        response = v2_data(run_result(run), headers=headers)
+    response.bucket = admission.bucket
+    return response
 
 
-def _rejection(rejected: Rejected, client_id: str | None, headers: dict[str, str]) -> EmulatorResponse:
+def _rejection(rejected: Rejected, client_id: str | None, concurrency_wait: float) -> EmulatorResponse:
     if rejected.reason == "conflict":
         details = {"code": "RUN_ID_CONFLICT", "runId": client_id}
-        return v2_error(
-            409, "Run ID has already been used", details, {**headers, "x-run-id": client_id or ""}
-        )
+        return v2_error(409, "Run ID has already been used", details, {"x-run-id": client_id or ""})
     if rejected.reason == "rate_limited":
         details = {"code": "RATE_LIMIT_EXCEEDED", "retryAfter": iso(rejected.bucket.reset_at)}
-        headers = {**headers, "retry-after": rejected.bucket.retry_after_header}
+        headers = {"retry-after": rejected.bucket.retry_after_header}
         return v2_error(429, "Rate limit exceeded. Please try again later.", details, headers)
+    if rejected.reason == "concurrency":
+        details = concurrency_details(concurrency_wait)
+        return v2_error(
+            429, CONCURRENCY_MESSAGE, details, {"retry-after": retry_after_header(concurrency_wait)}
+        )
     status, message, details_ = _REJECTIONS[rejected.reason]
-    return v2_error(status, message, details_, headers)
+    return v2_error(status, message, details_)
 
 
 def error_view(run: Run, *, on_execute: bool) -> dict[str, Any] | None:
@@ -334,11 +344,13 @@ def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+#: every v2 route with the operation id its calls are charged to (CONTRACT.md's table)
 V2_ROUTES = [
-    Route("POST", "/api/v2/workflows/{id}/execute", execute, "v2"),
-    Route("GET", "/api/v2/workflows/{id}/runs/{runId}", get_run, "v2"),
-    Route("POST", "/api/v2/workflows/{id}/runs/{runId}/cancel", cancel_run, "v2"),
-    Route("POST", "/api/v2/workflows/{id}/runs/{runId}/resume", resume_run, "v2"),
-    Route("GET", "/api/v2/workflows/{id}", get_workflow, "v2"),
-    Route("GET", "/api/v2/workflows/{id}/deployment", get_deployment, "v2"),
+    Route("POST", "/api/v2/workflows/{id}/execute", execute, "v2", "workflows.execute"),
+    Route("GET", "/api/v2/workflows/{id}/runs", list_runs, "v2", "workflows.runs.list"),
+    Route("GET", "/api/v2/workflows/{id}/runs/{runId}", get_run, "v2", "workflows.runs.read"),
+    Route("POST", "/api/v2/workflows/{id}/runs/{runId}/cancel", cancel_run, "v2", "workflows.runs.cancel"),
+    Route("POST", "/api/v2/workflows/{id}/runs/{runId}/resume", resume_run, "v2", "workflows.runs.resume"),
+    Route("GET", "/api/v2/workflows/{id}", get_workflow, "v2", "workflows.read"),
+    Route("GET", "/api/v2/workflows/{id}/deployment", get_deployment, "v2", "workflows.read"),
 ]

@@ -21,12 +21,15 @@ class Route:
     """``method`` + path template (``/api/jobs/{jobId}``) → handler.
 
     :param generation: which error shape the route speaks, and whether it needs the API key.
+    :param operation: the v2 operation id whose rate-limit bucket a call is charged to (Sim's
+        ``v2:<operation id>:<subject>``); ``None`` for unmetered routes.
     """
 
     method: str
     template: str
     handler: Handler
     generation: Generation
+    operation: str | None = None
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -50,13 +53,19 @@ class Router:
         self.routes = list(routes)
 
     def match(self, method: str, path: str) -> Match:
-        """Return the matching route, or ``Match(None, ...)`` listing the methods the path does accept."""
+        """Return the matching route, or ``Match(None, ...)`` listing the methods the path does accept.
+
+        ``HEAD`` finds the ``GET`` route of a v2 path (Next.js answers a HEAD with its GET, metered
+        the same); the caller drops the body.
+        """
         allowed: list[str] = []
+        wanted = method.upper()
         for route in self.routes:
             found = route.pattern.match(path)
             if found is None:
                 continue
-            if route.method == method.upper():
+            head_of_get = wanted == "HEAD" and route.method == "GET" and route.generation == "v2"
+            if route.method == wanted or head_of_get:
                 return Match(route, found.groupdict())
             allowed.append(route.method)
         return Match(None, {}, tuple(allowed))

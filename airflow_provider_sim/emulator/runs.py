@@ -1,8 +1,10 @@
 """Admitting, starting, cancelling and resuming runs, for both API generations.
 
-The checks before a run starts follow Sim's order: unknown workflow (404), id already claimed
-(409), not deployed (403), usage limit (402), rate limit (429). A rejected request claims nothing:
-an id is claimed only by a run that really starts, and then for good.
+The checks before a run starts follow Sim's order (``lib/execution/preprocessing.ts``): unknown
+workflow (404), id already claimed (409), not deployed (403), usage limit (402), execution rate
+limit (429, takes a token), then the in-flight cap (429 ``EXECUTION_CONCURRENCY_LIMIT``; last, as
+Sim reserves the slot last, so a refusal there still has cost a rate-limit token). A rejected
+request claims nothing: an id is claimed only by a run that really starts, and then for good.
 
 Each run executes as an asyncio task inside the server, so runs proceed concurrently and keep
 going when the client that started them disconnects.
@@ -34,6 +36,7 @@ from airflow_provider_sim.emulator.workflows import (
     Completed,
     Emit,
     Failed,
+    Held,
     Outcome,
     Paused,
     Workflow,
@@ -57,7 +60,7 @@ class Admitted:
 class Rejected:
     """The execute is refused before any run exists."""
 
-    reason: Literal["not_found", "conflict", "not_deployed", "usage_limit", "rate_limited"]
+    reason: Literal["not_found", "conflict", "not_deployed", "usage_limit", "rate_limited", "concurrency"]
     bucket: BucketState
 
 
@@ -114,6 +117,9 @@ class Runner:
         bucket = self.limiter.take(counter)
         if not bucket.allowed:
             return Rejected("rate_limited", bucket)
+        cap = settings.max_runs_in_flight
+        if cap is not None and self.store.in_flight() >= cap:
+            return Rejected("concurrency", bucket)
         return Admitted(workflow, bucket)
 
     def start(
@@ -144,10 +150,40 @@ class Runner:
             job_id=str(uuid.uuid4()) if with_job else None,
             timeout_seconds=timeout_seconds,
             events=asyncio.Queue() if mode == "stream" else None,
+            release=asyncio.get_running_loop().create_future() if workflow.holds else None,
         )
         self.store.add(run)
-        self._spawn(run, lambda emit: workflow.run(run.input, emit), workflow)
+        self._spawn(run, lambda emit: self._first_step(run, workflow, emit), workflow)
         return run
+
+    def release(
+        self, run_ids: list[str] | None = None, workflow_id: str | None = None, fail: str | None = None
+    ) -> list[str]:
+        """End held runs: complete them with their input, or fail them with ``fail``.
+
+        :param run_ids: these runs only (ids of other runs are ignored); default: every held run.
+        :param workflow_id: only runs of this workflow.
+        :return: the ids of the runs released, in start order (a run still queued is released
+            as well: it completes as soon as it starts).
+        """
+        wanted = None if run_ids is None else set(run_ids)
+        released = []
+        for run in self.store.all():
+            if run.release is None or run.release.done() or run.status.is_terminal:
+                continue
+            if (wanted is not None and run.id not in wanted) or workflow_id not in (None, run.workflow_id):
+                continue
+            run.release.set_result(fail)
+            released.append(run.id)
+        return released
+
+    @staticmethod
+    async def _first_step(run: Run, workflow: Workflow, emit: Emit) -> Outcome:
+        outcome = await workflow.run(run.input, emit)
+        if not isinstance(outcome, Held) or run.release is None:
+            return outcome
+        failure = await run.release
+        return Completed(run.input) if failure is None else Failed(failure, output={})
 
     def resume(self, run: Run, resume_input: Any) -> str:
         """Resume a paused run; return the new resume-attempt id (the run keeps its own id)."""

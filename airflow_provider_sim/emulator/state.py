@@ -134,10 +134,20 @@ class Run:
     cancel_requested: bool = False
     #: events for a streamed response: ("chunk" | "stream_error", blockId, text), then ("end", None, None)
     events: asyncio.Queue[tuple[str, str | None, str | None]] | None = field(default=None, repr=False)
+    #: for a run of a holding workflow: resolved by a release, with ``None`` or a failure message
+    release: asyncio.Future[str | None] | None = field(default=None, repr=False)
+    #: the run has begun executing (Sim writes its log row then, so the run list shows it)
+    began: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in INITIAL_STATUSES:
             raise ValueError(f"run {self.id}: a run cannot start as {self.status.value}")
+        self.began = self.status is RunStatus.RUNNING
+
+    @property
+    def in_flight(self) -> bool:
+        """True while the run is queued or running (what the per-account concurrency cap counts)."""
+        return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)
 
     def transition(self, new: RunStatus) -> None:
         """Move to ``new`` if the table allows it, keeping ``settled`` and ``ended_at`` in step.
@@ -146,6 +156,8 @@ class Run:
         """
         check_transition(self.id, self.status, new)
         self.status = new
+        if new is RunStatus.RUNNING:
+            self.began = True
         if new.is_terminal:
             self.ended_at = utcnow()
         if new.is_terminal or new is RunStatus.PAUSED:
@@ -217,6 +229,10 @@ class RunStore:
     def all(self) -> list[Run]:
         """Return every run in start order."""
         return list(self._order)
+
+    def in_flight(self) -> int:
+        """How many runs are queued or running, whichever API generation started them."""
+        return sum(1 for run in self._order if run.in_flight)
 
     def clear(self) -> list[Run]:
         """Forget everything and return the runs that were stored (so the caller can stop them)."""

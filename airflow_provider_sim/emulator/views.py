@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,30 @@ from airflow_provider_sim.emulator.state import Run, RunStatus, iso, utcnow
 
 #: Sim's pattern for client-chosen run ids (X-Run-Id / X-Execution-Id)
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+#: Sim's code for an execute refused at the per-account in-flight cap (``ADMISSION_ERROR_CODE``)
+CONCURRENCY_CODE = "EXECUTION_CONCURRENCY_LIMIT"
+#: Sim's message for it (``lib/execution/preprocessing.ts``)
+CONCURRENCY_MESSAGE = (
+    "Too many concurrent executions are in progress for this billing account. "
+    "Please wait for them to finish and try again."
+)
+
+
+def retry_after_header(seconds: float) -> str:
+    """``Retry-After`` for a wait of ``seconds``: whole seconds, at least 1, as Sim sends it."""
+    return str(max(1, math.ceil(seconds)))
+
+
+def concurrency_details(seconds: float) -> dict[str, Any]:
+    """What a concurrency 429 says besides its message (v2 ``details``, v1 top-level fields).
+
+    Sim v0.8.9 sends only ``code`` in v2 ``details`` (and nothing but ``error`` on v1);
+    ``retryable`` and the exact ``retryAfterSeconds`` are the emulator's additions, from the
+    descriptor in ``lib/core/admission/transient-failure.ts``, so a time-compressed benchmark
+    can wait a fraction of a second.
+    """
+    exact: float | int = int(seconds) if float(seconds).is_integer() else seconds
+    return {"code": CONCURRENCY_CODE, "retryAfterSeconds": exact, "retryable": True}
 
 
 def select_outputs(run: Run, selectors: list[str]) -> dict[str, Any]:

@@ -14,6 +14,9 @@ stream        emits the words of ``input.text`` (or a default sentence) as chunk
               ``stream_error`` event after the first chunk
 approval      pauses for a human (``pauseKind: human``) at block ``approval``; resuming with
               an input completes it with ``{"input": <original input>, "resumeInput": ...}``
+hold          stays ``running`` until released through ``POST /_emulator/release``, then
+              completes with output = input (or fails with the release's ``fail`` message);
+              no timing involved, so tests can hold runs open for as long as they need
 undeployed    exists but is not deployed: execute answers 403 and no run is created
 ============  ==============================================================================
 
@@ -63,7 +66,12 @@ class Paused:
     output: Any
 
 
-Outcome = Completed | Failed | Paused
+@dataclass(frozen=True)
+class Held:
+    """The workflow waits for a release (``POST /_emulator/release``); the run engine decides the end."""
+
+
+Outcome = Completed | Failed | Paused | Held
 
 
 class Emit(Protocol):
@@ -83,6 +91,7 @@ class Workflow:
 
     :param block_id: the block whose output is the workflow output (for ``selectedOutputs``).
     :param cost: the credit cost a completed run reports.
+    :param holds: runs wait for a release (the behaviour answers :class:`Held`).
     """
 
     id: str
@@ -95,6 +104,7 @@ class Workflow:
     run: Behaviour
     resume: ResumeBehaviour | None = None
     cost: float = 0.0001
+    holds: bool = False
 
     @property
     def deployed_at(self) -> datetime | None:
@@ -146,6 +156,10 @@ async def _stream(inp: Any, emit: Emit) -> Outcome:
         if index == 0 and isinstance(fields.get("streamError"), str):
             await emit("agent", fields["streamError"], error=True)
     return Completed({"content": text})
+
+
+async def _hold(inp: Any, emit: Emit) -> Outcome:
+    return Held()
 
 
 async def _approval(inp: Any, emit: Emit) -> Outcome:
@@ -201,6 +215,17 @@ WORKFLOWS: Mapping[str, Workflow] = {
             (),
             _approval,
             resume=_approval_resume,
+        ),
+        Workflow(
+            "hold",
+            "Hold",
+            "Runs until released through the emulator's control API.",
+            True,
+            "hold",
+            "function",
+            (),
+            _hold,
+            holds=True,
         ),
         Workflow(
             "undeployed", "Undeployed", "Exists but is not deployed.", False, "echo", "function", (), _echo
