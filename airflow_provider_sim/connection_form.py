@@ -71,6 +71,14 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
     ),
     ExtraField("retry_initial_delay", "Retry initial delay (seconds)", float, 1.0, "First backoff wait."),
     ExtraField("retry_max_delay", "Retry max delay (seconds)", float, 30.0, "Longest backoff wait."),
+    ExtraField(
+        "max_rate_limit_wait",
+        "Max wait for a rate limit (seconds)",
+        float,
+        90.0,
+        "How long one API call made outside a task's deadline waits for its turn when Sim answers "
+        "429; tasks wait up to their own timeout instead.",
+    ),
 )
 
 FIELD_BEHAVIOUR: dict[str, Any] = {

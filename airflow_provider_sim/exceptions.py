@@ -32,6 +32,9 @@ from airflow.exceptions import AirflowException
 if TYPE_CHECKING:
     from airflow_provider_sim.protocol.models import SimRun
 
+#: Sim's code for an execute refused because the account has its plan's maximum of runs in flight
+CONCURRENCY_LIMIT_CODE = "EXECUTION_CONCURRENCY_LIMIT"
+
 
 class SimError(AirflowException):
     """Base class of every error raised by the Sim provider.
@@ -158,13 +161,37 @@ class SimConflictError(SimApiError):
 
 
 class SimRateLimitError(SimApiError):
-    """Too many requests (429). ``retry_after`` is the server's hint in seconds, if it gave one."""
+    """Too many requests (429): nothing was done, so the call can always be sent again later.
+
+    :param retry_after: the server's hint in seconds, if it gave one.
+    :param operation: the metered operation (``workflows.runs.read`` ...), if known.
+    :param limit_code: which limit: ``EXECUTION_CONCURRENCY_LIMIT`` (runs in flight),
+        ``ADMISSION_GATE_CAPACITY``, or a rate limit (``RATE_LIMITED``...).
+    :param deadline_exceeded: we stopped waiting because the hint ran past the call's deadline.
+    """
 
     default_code = "RATE_LIMIT_EXCEEDED"
 
-    def __init__(self, message: str, *, retry_after: float | None, **kwargs: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None,
+        operation: str | None = None,
+        limit_code: str | None = None,
+        deadline_exceeded: bool = False,
+        **kwargs: object,
+    ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+        self.operation = operation
+        self.limit_code = limit_code
+        self.deadline_exceeded = deadline_exceeded
+
+    @property
+    def is_concurrency_limit(self) -> bool:
+        """True when Sim refused a run because the account has as many in flight as its plan admits."""
+        return self.limit_code == CONCURRENCY_LIMIT_CODE
 
 
 class SimServiceUnavailableError(SimApiError):

@@ -18,6 +18,7 @@ import pytest
 from airflow_provider_sim.emulator.control import EmulatorControl, EmulatorHandle
 from airflow_provider_sim.emulator.process import EmulatorProcess
 from airflow_provider_sim.hooks.sim import SimHook
+from airflow_provider_sim.protocol.quota import forget_budgets
 from tests.dag_runner import DagRunner, RunDag, shared_runner
 
 TEST_API_KEY = "sk-sim-test-key"
@@ -32,9 +33,11 @@ def sim_server() -> Iterator[EmulatorProcess]:
 
 @pytest.fixture
 def emulator(sim_server: EmulatorProcess) -> Iterator[EmulatorHandle]:
-    """A freshly reset emulator (no runs, logs, faults; startup settings; full buckets)."""
+    """A freshly reset emulator (no runs, logs, faults; startup settings; full buckets), and no
+    budget remembered from before the reset in this process."""
     control = EmulatorControl(sim_server.base_url)
     control.reset()
+    forget_budgets()
     yield EmulatorHandle(
         base_url=sim_server.base_url,
         api_key=TEST_API_KEY,

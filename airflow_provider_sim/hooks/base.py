@@ -19,6 +19,8 @@ class SimBaseHook(BaseHook):
     :param max_retries: retries after the first attempt (0 = none); overrides the connection.
     :param retry_initial_delay: first backoff wait in seconds; overrides the connection.
     :param retry_max_delay: longest backoff wait in seconds; overrides the connection.
+    :param max_rate_limit_wait: longest wait of one call for its turn under Sim's rate limits when
+        no task deadline applies; overrides the connection.
     """
 
     conn_name_attr = "sim_conn_id"
@@ -36,6 +38,7 @@ class SimBaseHook(BaseHook):
         max_retries: int | None = None,
         retry_initial_delay: float | None = None,
         retry_max_delay: float | None = None,
+        max_rate_limit_wait: float | None = None,
     ) -> None:
         super().__init__()
         self.sim_conn_id = sim_conn_id
@@ -47,4 +50,5 @@ class SimBaseHook(BaseHook):
             "max_retries": max_retries,
             "initial_delay": retry_initial_delay,
             "max_delay": retry_max_delay,
+            "max_rate_limit_wait": max_rate_limit_wait,
         }

@@ -44,7 +44,14 @@ class SimSettings:
     def with_overrides(self, **overrides: Any) -> SimSettings:
         """These settings with the hook arguments that were given (``None`` means "not given")."""
         given = {name: value for name, value in overrides.items() if value is not None}
-        retry_fields = {"max_retries", "initial_delay", "max_delay", "multiplier", "jitter"}
+        retry_fields = {
+            "max_retries",
+            "initial_delay",
+            "max_delay",
+            "multiplier",
+            "jitter",
+            "max_rate_limit_wait",
+        }
         retry = replace(self.retry, **{k: v for k, v in given.items() if k in retry_fields})
         plain = {k: v for k, v in given.items() if k not in retry_fields}
         if "api_version" in plain:
@@ -124,6 +131,9 @@ def settings_from_connection(conn: Any) -> SimSettings:
         max_retries=_extra_number(extras, "max_retries", defaults["max_retries"], conn_id, whole=True),
         initial_delay=_extra_number(extras, "retry_initial_delay", defaults["retry_initial_delay"], conn_id),
         max_delay=_extra_number(extras, "retry_max_delay", defaults["retry_max_delay"], conn_id),
+        max_rate_limit_wait=_extra_number(
+            extras, "max_rate_limit_wait", defaults["max_rate_limit_wait"], conn_id
+        ),
     )
     return SimSettings(
         conn_id=conn_id,

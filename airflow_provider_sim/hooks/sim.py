@@ -56,13 +56,20 @@ from airflow_provider_sim.protocol.parse import (
     connection_error,
     parse_deployment,
     parse_execute,
-    parse_rate_limit,
     parse_usage_limits,
     parse_workflow,
     raise_for_response,
 )
+from airflow_provider_sim.protocol.quota import RequestBudget, budget_for, parse_rate_limit
 from airflow_provider_sim.protocol.sse import parse_stream_data
-from airflow_provider_sim.retry import RetrySettings, retry_policy
+from airflow_provider_sim.retry import (
+    Deadline,
+    RetrySettings,
+    budget_hold,
+    call_deadline,
+    retry_policy,
+    wait_deadline,
+)
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -145,18 +152,37 @@ class SimHook(SimBaseHook):
         response = HttpResponse(
             raw.status_code, raw.headers, b"" if streamed else raw.content, attempt, raw if streamed else None
         )
-        self.last_rate_limit = parse_rate_limit(response.headers) or self.last_rate_limit
+        info = parse_rate_limit(response.headers)
+        self.last_rate_limit = info or self.last_rate_limit
+        self._budget.observe(spec.operation, info, limited=response.status_code == 429)
         raise_for_response(spec, response)
         return response
 
-    def _send(self, spec: RequestSpec, retry: RetrySettings | None = None) -> HttpResponse:
-        for attempt in Retrying(**retry_policy(retry or self.settings.retry, spec, self.log)):
+    @cached_property
+    def _budget(self) -> RequestBudget:
+        return budget_for(self.settings.base_url, self.settings.api_key)
+
+    def _send(
+        self, spec: RequestSpec, retry: RetrySettings | None = None, deadline: Deadline | None = None
+    ) -> HttpResponse:
+        retry = retry or self.settings.retry
+        deadline = deadline or call_deadline(retry)
+        for attempt in Retrying(**retry_policy(retry, spec, self.log, deadline)):
             with attempt:
+                if hold := budget_hold(self._budget, spec, deadline):
+                    time.sleep(hold)
+                self._budget.spend(spec.operation)
                 return self._send_once(spec, attempt.retry_state.attempt_number)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    def _drive(self, flow: flows.Flow[T], retry: RetrySettings | None = None) -> T:
-        """Run a protocol flow: send what it yields, sleep when it asks, return what it returns."""
+    def _drive(
+        self, flow: flows.Flow[T], retry: RetrySettings | None = None, deadline: Deadline | None = None
+    ) -> T:
+        """Run a protocol flow: send what it yields, sleep when it asks, return what it returns.
+
+        :param deadline: bounds every request of the flow; by default each request's own
+            (:func:`~airflow_provider_sim.retry.call_deadline`).
+        """
         reply: Any = None
         error: SimError | None = None
         while True:
@@ -169,7 +195,7 @@ class SimHook(SimBaseHook):
                 time.sleep(step.seconds)
                 continue
             try:
-                reply = self._send(step, retry)
+                reply = self._send(step, retry, deadline)
             except SimError as err:
                 error = err
 
@@ -309,24 +335,34 @@ class SimHook(SimBaseHook):
         poll_interval: float = 5.0,
         timeout: float | None = None,
         return_on_pause: bool = True,
+        max_poll_interval: float | None = None,
     ) -> SimRun:
         """Poll until the run is terminal (or paused, with ``return_on_pause``); see :meth:`get_run`.
 
-        :raises SimWaitTimeoutError: still running after ``timeout`` seconds (the run goes on).
+        Reads are paced to Sim's announced budget and read a long run less often
+        (:func:`~airflow_provider_sim.protocol.quota.poll_delay`); a 429 moves the next read, it is
+        not a failure. The wait ends at ``timeout`` or the task's deadline
+        (:func:`~airflow_provider_sim.retry.deadline`), whichever comes first; without either it
+        waits as long as the run takes.
+
+        :param max_poll_interval: the longest pause between two reads of a long run (default 60 s).
+        :raises SimWaitTimeoutError: still running at the deadline (the run goes on).
         """
+        limit = wait_deadline(timeout)
         flow = flows.wait_for_run(
             self.settings.api_version,
             workflow_id,
             run_id,
             job_id=job_id,
             poll_interval=poll_interval,
-            timeout=timeout,
+            max_poll_interval=max_poll_interval,
+            timeout=None if limit.at is None else limit.left(),
             return_on_pause=return_on_pause,
             on_status=lambda run, elapsed: self.log.info(
                 "Sim run %s is %s after %.1f s", run.run_id, run.status.value, elapsed
             ),
         )
-        return self._drive(flow)
+        return self._drive(flow, deadline=limit)
 
     def cancel_run(self, workflow_id: str, run_id: str) -> CancelResult:
         """Cancel a run; a run that already finished is reported (``cancelled=False``), not raised."""

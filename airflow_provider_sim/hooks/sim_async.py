@@ -37,7 +37,8 @@ from airflow_provider_sim.hooks.settings import (
 from airflow_provider_sim.protocol import flows
 from airflow_provider_sim.protocol.models import CancelResult, HttpResponse, RequestSpec, SimRun, Sleep
 from airflow_provider_sim.protocol.parse import connection_error, raise_for_response
-from airflow_provider_sim.retry import retry_policy
+from airflow_provider_sim.protocol.quota import budget_for, parse_rate_limit
+from airflow_provider_sim.retry import Deadline, budget_hold, call_deadline, retry_policy, wait_deadline
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -135,17 +136,25 @@ class SimAsyncHook(SimBaseHook):
                 not_sent=isinstance(err, _NOT_SENT),
                 timed_out=isinstance(err, TimeoutError),
             ) from err
+        budget_for(settings.base_url, settings.api_key).observe(
+            spec.operation, parse_rate_limit(response.headers), limited=response.status_code == 429
+        )
         raise_for_response(spec, response)
         return response
 
-    async def _send(self, spec: RequestSpec) -> HttpResponse:
+    async def _send(self, spec: RequestSpec, deadline: Deadline | None = None) -> HttpResponse:
         settings = await self.settings()
-        async for attempt in AsyncRetrying(**retry_policy(settings.retry, spec, self.log)):
+        deadline = deadline or call_deadline(settings.retry)
+        budget = budget_for(settings.base_url, settings.api_key)
+        async for attempt in AsyncRetrying(**retry_policy(settings.retry, spec, self.log, deadline)):
             with attempt:
+                if hold := budget_hold(budget, spec, deadline):
+                    await asyncio.sleep(hold)
+                budget.spend(spec.operation)
                 return await self._send_once(spec, attempt.retry_state.attempt_number)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    async def _drive(self, flow: flows.Flow[T]) -> T:
+    async def _drive(self, flow: flows.Flow[T], deadline: Deadline | None = None) -> T:
         """Run a protocol flow: the async twin of ``SimHook._drive``."""
         reply: Any = None
         error: SimError | None = None
@@ -159,7 +168,7 @@ class SimAsyncHook(SimBaseHook):
                 await asyncio.sleep(step.seconds)
                 continue
             try:
-                reply = await self._send(step)
+                reply = await self._send(step, deadline)
             except SimError as err:
                 error = err
 
@@ -195,6 +204,7 @@ class SimAsyncHook(SimBaseHook):
         return_on_pause: bool = True,
         first_wait: float | None = None,
         on_status: Callable[[SimRun, float], None] | None = None,
+        max_poll_interval: float | None = None,
     ) -> SimRun:
         """Poll until the run is terminal (or paused, with ``return_on_pause``); see ``SimHook.wait_for_run``.
 
@@ -203,18 +213,20 @@ class SimAsyncHook(SimBaseHook):
         :raises SimWaitTimeoutError: still running after ``timeout`` seconds (the run goes on).
         """
         settings = await self.settings()
+        limit = wait_deadline(timeout)
         flow = flows.wait_for_run(
             settings.api_version,
             workflow_id,
             run_id,
             job_id=job_id,
             poll_interval=poll_interval,
-            timeout=timeout,
+            max_poll_interval=max_poll_interval,
+            timeout=None if limit.at is None else limit.left(),
             return_on_pause=return_on_pause,
             on_status=on_status,
             first_wait=first_wait,
         )
-        return await self._drive(flow)
+        return await self._drive(flow, limit)
 
     async def cancel_run(self, workflow_id: str, run_id: str) -> CancelResult:
         """Cancel a run; a run that already finished is reported, not raised; see ``SimHook.cancel_run``."""

@@ -13,6 +13,7 @@ import os
 import re
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
@@ -216,6 +217,7 @@ def build_execute(
         is_execute=True,
         run_id=run_id,
         api_version=api,
+        operation=_metered(api, "workflows.execute"),
     )
 
 
@@ -246,7 +248,49 @@ def build_get_run(
     outputs = _check_selected_outputs(selected_outputs)
     if outputs:
         params["selectedOutputs"] = ",".join(outputs)
-    return RequestSpec("GET", path, params=params, api_version=api)
+    return RequestSpec(
+        "GET", path, params=params, api_version=api, operation=_metered(api, "workflows.runs.read")
+    )
+
+
+#: most runs one page of the list endpoint holds
+LIST_PAGE_LIMIT = 100
+
+
+def build_list_runs(
+    workflow_id: str,
+    *,
+    start_date: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = LIST_PAGE_LIMIT,
+    order: str = "asc",
+) -> RequestSpec:
+    """``GET /api/v2/workflows/{id}/runs``: summaries of the runs started at or after ``start_date``
+    (v2 only; its own metered operation, ``workflows.runs.list``)."""
+    params = {"limit": str(limit), "order": order}
+    if start_date is not None:
+        params["startDate"] = format_utc(start_date)
+    if cursor is not None:
+        params["cursor"] = cursor
+    return RequestSpec(
+        "GET",
+        _workflow_path(ApiVersion.V2, workflow_id) + "/runs",
+        params=params,
+        api_version=ApiVersion.V2,
+        operation="workflows.runs.list",
+    )
+
+
+def format_utc(when: datetime) -> str:
+    """An instant as Sim's list filters take it: UTC, milliseconds, ``Z``."""
+    utc = when.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _metered(api: ApiVersion, operation: str) -> str | None:
+    """v2 calls are metered per operation; v1's reads, cancel and resume are not (v1 execute is
+    charged to the execution bucket, which its 429 reports without headers)."""
+    return operation if api is ApiVersion.V2 else None
 
 
 def build_get_job(job_id: str) -> RequestSpec:
@@ -260,7 +304,9 @@ def build_cancel(api: ApiVersion, workflow_id: str, run_id: str) -> RequestSpec:
     """Cancel a run: v2 ``POST .../runs/{runId}/cancel``, v1 ``POST .../executions/{id}/cancel``."""
     collection = "executions" if api is ApiVersion.V1 else "runs"
     path = f"{_workflow_path(api, workflow_id)}/{collection}/{_segment(check_run_id(run_id))}/cancel"
-    return RequestSpec("POST", path, json_body={}, api_version=api)
+    return RequestSpec(
+        "POST", path, json_body={}, api_version=api, operation=_metered(api, "workflows.runs.cancel")
+    )
 
 
 def build_resume(
@@ -272,7 +318,14 @@ def build_resume(
     if api is ApiVersion.V2:
         path = f"{_workflow_path(api, workflow_id)}/runs/{_segment(check_run_id(run_id))}/resume"
         body = {"contextId": context_id, "input": resume_input}
-        return RequestSpec("POST", path, json_body=body, api_version=api, safe_to_resend=False)
+        return RequestSpec(
+            "POST",
+            path,
+            json_body=body,
+            api_version=api,
+            safe_to_resend=False,
+            operation="workflows.runs.resume",
+        )
     workflow_segment = _segment(check_workflow_id(workflow_id))
     path = f"/api/resume/{workflow_segment}/{_segment(check_run_id(run_id))}/{_segment(context_id)}"
     return RequestSpec("POST", path, json_body={"input": resume_input}, api_version=api, safe_to_resend=False)
@@ -287,7 +340,12 @@ def build_deployment_status(workflow_id: str) -> RequestSpec:
 
 def build_get_workflow(workflow_id: str) -> RequestSpec:
     """``GET /api/v2/workflows/{id}``: name and workspace of a workflow (v2 servers only)."""
-    return RequestSpec("GET", _workflow_path(ApiVersion.V2, workflow_id), api_version=ApiVersion.V2)
+    return RequestSpec(
+        "GET",
+        _workflow_path(ApiVersion.V2, workflow_id),
+        api_version=ApiVersion.V2,
+        operation="workflows.read",
+    )
 
 
 def build_usage_limits() -> RequestSpec:

@@ -16,7 +16,12 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from airflow_provider_sim.exceptions import SimConflictError, SimNotFoundError, SimWaitTimeoutError
+from airflow_provider_sim.exceptions import (
+    SimConflictError,
+    SimNotFoundError,
+    SimRateLimitError,
+    SimWaitTimeoutError,
+)
 from airflow_provider_sim.protocol.build import (
     ExecuteMode,
     build_cancel,
@@ -35,6 +40,7 @@ from airflow_provider_sim.protocol.models import (
     Sleep,
 )
 from airflow_provider_sim.protocol.parse import parse_cancel, parse_execute, parse_job, parse_run
+from airflow_provider_sim.protocol.quota import poll_delay
 
 T = TypeVar("T")
 Flow = Generator[RequestSpec | Sleep, Any, T]
@@ -97,6 +103,7 @@ def wait_for_run(
     *,
     job_id: str | None = None,
     poll_interval: float = 5.0,
+    max_poll_interval: float | None = None,
     timeout: float | None = None,
     return_on_pause: bool = True,
     selected_outputs: Sequence[str] | None = None,
@@ -105,15 +112,31 @@ def wait_for_run(
 ) -> Flow[SimRun]:
     """Poll a run until it is terminal (or paused, with ``return_on_pause``).
 
+    Reads come every ``poll_interval`` while the run is young, then less often
+    (:func:`~airflow_provider_sim.protocol.quota.poll_delay`). A read Sim refuses for longer than
+    the time left ends the wait at its deadline, not before: the run may still end meanwhile.
+
     :param timeout: seconds to wait in all; then :class:`SimWaitTimeoutError` (the run goes on).
     :param on_status: called with the run and the elapsed seconds whenever its status changes.
     :param first_wait: seconds between the first and second read, if not ``poll_interval``.
     """
     started = time.monotonic()
     last_status: RunStatus | None = None
-    next_wait = poll_interval if first_wait is None else first_wait
+    next_wait = first_wait
     while True:
-        run = yield from get_run(api, workflow_id, run_id, job_id=job_id, selected_outputs=selected_outputs)
+        try:
+            run = yield from get_run(
+                api, workflow_id, run_id, job_id=job_id, selected_outputs=selected_outputs
+            )
+        except SimRateLimitError as limited:
+            if not limited.deadline_exceeded or timeout is None:
+                raise
+            left = timeout - (time.monotonic() - started)
+            if left > 0:
+                yield Sleep(left)
+            raise SimWaitTimeoutError(
+                f"Stopped waiting for Sim run {run_id} of workflow {workflow_id!r} at the deadline: {limited}"
+            ) from limited
         elapsed = time.monotonic() - started
         if run.status is not last_status:
             last_status = run.status
@@ -126,9 +149,9 @@ def wait_for_run(
                 f"Sim run {run_id} of workflow {workflow_id!r} is still {run.status.value} after "
                 f"{elapsed:.0f} s; raise the timeout or wait for it with SimJobSensor"
             )
-        wait = next_wait if timeout is None else min(next_wait, max(timeout - elapsed, 0.0))
-        next_wait = poll_interval
-        yield Sleep(wait)
+        wait = poll_delay(poll_interval, elapsed, max_poll_interval) if next_wait is None else next_wait
+        next_wait = None
+        yield Sleep(wait if timeout is None else min(wait, max(timeout - elapsed, 0.0)))
 
 
 def execute(

@@ -120,6 +120,15 @@ class SimRun:
 
 
 @dataclass(frozen=True)
+class RunPage:
+    """One page of ``GET /api/v2/workflows/{id}/runs``: run summaries (no output) and the cursor
+    of the next page (``None`` on the last)."""
+
+    runs: tuple[SimRun, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
 class CancelResult:
     """The answer to a cancel: whether this call cancelled the run, and Sim's reason if not."""
 
@@ -213,6 +222,8 @@ class RequestSpec:
     :param run_id: the client-chosen id the request names its run with (executes only).
     :param safe_to_resend: whether a request that may have reached Sim (read timeout, reset after
         sending, 502/504) can be sent again without doing its work twice.
+    :param operation: the operation Sim meters the call under (``workflows.runs.read`` ...), one
+        budget per operation and account; ``None`` for calls Sim does not meter (v1 reads).
     """
 
     method: str
@@ -226,6 +237,7 @@ class RequestSpec:
     run_id: str | None = None
     api_version: ApiVersion | None = None
     safe_to_resend: bool = True
+    operation: str | None = None
 
 
 @dataclass(frozen=True)

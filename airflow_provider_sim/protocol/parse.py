@@ -7,10 +7,8 @@ exception tree of :mod:`airflow_provider_sim.exceptions`).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_sim.exceptions import (
@@ -34,15 +32,15 @@ from airflow_provider_sim.protocol.models import (
     HttpResponse,
     PauseInfo,
     RateLimitBucket,
-    RateLimitInfo,
     RequestSpec,
     RunError,
+    RunPage,
     RunStatus,
     SimRun,
     UsageLimits,
     WorkflowInfo,
-    lowercase_keys,
 )
+from airflow_provider_sim.protocol.quota import retry_after_seconds
 
 _FIX_BY_STATUS: dict[int, str] = {
     401: "check the API key in the Sim connection (password field); keys look like sk-sim-...",
@@ -165,9 +163,15 @@ def raise_for_response(spec: RequestSpec, response: HttpResponse, *, now: dateti
             **common,
         )
     if status == 429:
+        hint = retry_after_seconds(response.headers, now=now)
+        if hint is None:  # v1's capacity and concurrency answers say it in the body
+            hint = _number(details.get("retryAfterSeconds", _obj(body).get("retryAfterSeconds")))
+        limit = _str(details.get("code")) or code
         raise SimRateLimitError(
             f"{message}: rate limited by Sim",
-            retry_after=retry_after_seconds(response.headers, now=now),
+            retry_after=hint,
+            operation=spec.operation,
+            limit_code=limit,
             **common,
         )
     if status in (502, 503, 504):
@@ -315,6 +319,21 @@ def parse_run(spec: RequestSpec, response: HttpResponse, workflow_id: str, run_i
     return parse_run_data(data, workflow_id, run_id)
 
 
+def parse_run_list(response: HttpResponse, workflow_id: str) -> RunPage:
+    """The answer to :func:`~airflow_provider_sim.protocol.build.build_list_runs`: summaries
+    without output (a completed run's output needs a read of the run itself)."""
+    body = parse_json(response)
+    items = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise invalid_response(response, "Sim's run list has no 'data' array")
+    runs = tuple(
+        parse_run_data(item, workflow_id, str(item.get("runId")))
+        for item in items
+        if isinstance(item, dict) and item.get("runId")
+    )
+    return RunPage(runs, _str(body.get("nextCursor")) or None)
+
+
 def parse_job(
     response: HttpResponse, job_id: str, workflow_id: str = "", run_id: str | None = None
 ) -> SimRun:
@@ -407,61 +426,3 @@ def parse_usage_limits(response: HttpResponse) -> UsageLimits:
         plan=_str(usage.get("plan")),
         raw=body,
     )
-
-
-def parse_reset(value: str | None) -> datetime | None:
-    """``X-RateLimit-Reset``: ISO 8601 (v2) or an epoch number in seconds or milliseconds (older)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        number = float(value)
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if not math.isfinite(number) or number < 0:
-        return None
-    seconds = number / 1000 if number > 1e11 else number
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def parse_rate_limit(headers: Mapping[str, str], *, now: datetime | None = None) -> RateLimitInfo | None:
-    """The ``X-RateLimit-*`` / ``Retry-After`` headers of an answer, if it has any."""
-    headers = lowercase_keys(headers)
-    limit, remaining, reset = (headers.get(f"x-ratelimit-{n}") for n in ("limit", "remaining", "reset"))
-    retry_after = retry_after_seconds(headers, now=now, include_reset=False)
-    if limit is None and remaining is None and reset is None and retry_after is None:
-        return None
-    return RateLimitInfo(
-        limit=int(limit) if limit and limit.isdigit() else None,
-        remaining=int(remaining) if remaining and remaining.isdigit() else None,
-        reset_at=parse_reset(reset),
-        retry_after=retry_after,
-    )
-
-
-def retry_after_seconds(
-    headers: Mapping[str, str], *, now: datetime | None = None, include_reset: bool = True
-) -> float | None:
-    """How long the server asks us to wait: ``Retry-After`` (seconds or HTTP date), else (with
-    ``include_reset``) the time until ``X-RateLimit-Reset``; ``None`` when it gave no hint (v1's 429)."""
-    now = now or datetime.now(tz=UTC)
-    headers = lowercase_keys(headers)
-    retry_after = headers.get("retry-after")
-    if retry_after:
-        try:
-            return max(0.0, float(retry_after))
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(retry_after)
-            except (TypeError, ValueError):
-                when = None
-            if when is not None:
-                return max(0.0, (when - now).total_seconds())
-    reset_at = parse_reset(headers.get("x-ratelimit-reset")) if include_reset else None
-    if reset_at is not None:
-        return max(0.0, (reset_at - now).total_seconds())
-    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 
 from airflow_provider_sim.emulator.control import EmulatorHandle
 from airflow_provider_sim.exceptions import SimRateLimitError
@@ -43,17 +44,33 @@ def test_429_retry_after_is_honoured_by_the_clock(
 def test_real_token_bucket_429_is_ridden_out(sim_conn: ConnFactory, emulator: EmulatorHandle) -> None:
     # one token, another at the end of each 0.5 s window; Retry-After says 1 s (whole seconds)
     emulator.control.settings(rate_limit_sync=1, rate_limit_burst=1, rate_limit_window_seconds=0.5)
+    # someone else (not this process's budget) spends the token, so our call meets a real 429
+    other = requests.post(
+        f"{emulator.base_url}{execute_path('v2')}", json={"input": {}}, headers=emulator.headers, timeout=10
+    )
+    assert other.status_code == 200
     hook = SimHook(sim_conn(api_version="v2"))
-    started = time.monotonic()
-    runs = [hook.execute_workflow("echo", {"n": n}) for n in range(2)]
-    assert [r.status for r in runs] == [RunStatus.COMPLETED] * 2
-    assert time.monotonic() - started >= 0.5
+    run = hook.execute_workflow("echo", {"n": 1})
+    assert run.status is RunStatus.COMPLETED
     statuses = [r.get("status") for r in emulator.control.requests_received()]
     assert len(emulator.control.executions()) == 2
-    assert len(statuses) >= 3  # at least one real 429 was answered and retried
+    assert statuses[0] == 200 and 429 in statuses[1:] and statuses[-1] == 200
 
 
-def test_v1_429_without_headers_backs_off_then_gives_up(
+def test_the_budget_sim_announces_is_spent_without_429s(
+    sim_conn: ConnFactory, emulator: EmulatorHandle
+) -> None:
+    emulator.control.settings(rate_limit_sync=1, rate_limit_burst=1, rate_limit_window_seconds=0.5)
+    hook = SimHook(sim_conn(api_version="v2"))
+    started = time.monotonic()
+    runs = [hook.execute_workflow("echo", {"n": n}) for n in range(3)]
+    assert [r.status for r in runs] == [RunStatus.COMPLETED] * 3
+    assert time.monotonic() - started >= 0.5  # the second waited for the refill Sim announced
+    statuses = [r.get("status") for r in emulator.control.requests_received()]
+    assert statuses == [200, 200, 200]
+
+
+def test_v1_429_without_headers_backs_off_until_admitted_beyond_max_retries(
     sim_conn: ConnFactory, emulator: EmulatorHandle
 ) -> None:
     emulator.control.add_fault(
@@ -64,11 +81,30 @@ def test_v1_429_without_headers_backs_off_then_gives_up(
         body={"error": "Rate limit exceeded. Please try again later."},
     )
     hook = SimHook(sim_conn(api_version="v1", max_retries=2, retry_initial_delay=0.05, retry_max_delay=0.1))
+    run = hook.execute_workflow("echo", {})
+    assert run.status is RunStatus.COMPLETED
+    assert len(emulator.control.requests_received()) == 6
+    assert len(emulator.control.executions()) == 1
+
+
+def test_a_bare_call_gives_up_at_max_rate_limit_wait_naming_the_limit(
+    sim_conn: ConnFactory, emulator: EmulatorHandle
+) -> None:
+    emulator.control.add_fault(
+        execute_path("v2"),
+        "status",
+        status=429,
+        headers={"Retry-After": "3600"},
+        body={"error": {"code": "RATE_LIMITED", "message": "API rate limit exceeded"}},
+    )
+    hook = SimHook(sim_conn(api_version="v2", max_rate_limit_wait=5))
+    started = time.monotonic()
     with pytest.raises(SimRateLimitError) as caught:
         hook.execute_workflow("echo", {})
-    assert caught.value.retry_after is None
-    assert len(emulator.control.requests_received()) == 3
-    assert emulator.control.executions() == []
+    assert time.monotonic() - started < 3
+    message = str(caught.value)
+    assert "3600 s" in message and "max_rate_limit_wait" in message and "Sim plan" in message
+    assert caught.value.retry_after == 3600 and emulator.control.executions() == []
 
 
 @pytest.mark.parametrize("fault", ["delay", "reset"])

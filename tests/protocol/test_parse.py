@@ -25,11 +25,9 @@ from airflow_provider_sim.protocol.models import ApiVersion, HttpResponse, RunSt
 from airflow_provider_sim.protocol.parse import (
     parse_execute,
     parse_job,
-    parse_rate_limit,
-    parse_reset,
     raise_for_response,
-    retry_after_seconds,
 )
+from airflow_provider_sim.protocol.quota import parse_rate_limit, parse_reset, retry_after_seconds
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 GET = build_get_run(ApiVersion.V2, "wf", "r1")

@@ -1,0 +1,201 @@
+"""Sim's quota, read and spent with care: rate-limit headers, a budget per operation, poll pacing.
+
+No I/O here. Hosted Sim meters every v2 call per operation and account (free 30, pro 100, team 200,
+enterprise 500 a minute each; capacity twice that; refilled all at once at the end of each 60 s
+window) and tells what is left in ``X-RateLimit-Remaining`` / ``-Reset`` on every answer. Like
+botocore's adaptive retry mode, the drivers spend what Sim says there is instead of finding the
+edge with 429s: :class:`RequestBudget` remembers the last announcement per operation and says how
+long to hold the next call (until the reset when nothing is left, until a 429's ``Retry-After``).
+
+:func:`poll_delay` is the polling rule: ``poll_interval`` for a young run, then a tenth of the
+run's age, never more than ``max_poll_interval``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from airflow_provider_sim.protocol.models import RateLimitInfo, lowercase_keys
+
+#: the share of a run's age a wait sleeps between reads once the run is older than 10 intervals
+AGE_FRACTION = 0.1
+#: the default cap of the interval between two reads of one long run
+DEFAULT_MAX_POLL_INTERVAL = 60.0
+#: most we add after a reset, so waiters told the same reset do not all send at the same instant
+RESET_SPREAD_SECONDS = 0.25
+
+
+def poll_delay(poll_interval: float, age: float, max_poll_interval: float | None = None) -> float:
+    """Seconds until the next read of a run that has gone on for ``age`` seconds.
+
+    ``poll_interval`` is the fastest a user asks for and what a short run gets, so its end is
+    noticed within about one interval; a run older than ten intervals is read every tenth of its
+    age, up to ``max_poll_interval`` (default 60 s, never below ``poll_interval``). A thousand
+    hour-long runs then cost a read a minute each, not one every few seconds.
+    """
+    cap = max(poll_interval, DEFAULT_MAX_POLL_INTERVAL if max_poll_interval is None else max_poll_interval)
+    return min(max(poll_interval, AGE_FRACTION * max(age, 0.0)), cap)
+
+
+@dataclass
+class _Operation:
+    remaining: int | None = None
+    reset_at: float | None = None  # epoch seconds
+    blocked_until: float = 0.0  # epoch seconds; set by a 429
+
+
+class RequestBudget:
+    """What Sim last announced for each metered operation of one account.
+
+    Shared by every caller in a process that uses the same base URL and API key (see
+    :func:`budget_for`); safe to use from several threads. Unmetered calls (``operation`` ``None``)
+    are never held.
+
+    :param clock: epoch seconds; injectable for tests.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._ops: dict[str, _Operation] = {}
+        self._lock = threading.Lock()
+
+    def delay(self, operation: str | None) -> float:
+        """Seconds to hold a call of ``operation`` so it does not spend a token Sim does not have."""
+        if operation is None:
+            return 0.0
+        with self._lock:
+            op = self._ops.get(operation)
+            if op is None:
+                return 0.0
+            now = self._clock()
+            wait = max(0.0, op.blocked_until - now)
+            if op.remaining is not None and op.remaining <= 0 and op.reset_at is not None:
+                if op.reset_at > now:
+                    wait = max(wait, op.reset_at - now + random.uniform(0, RESET_SPREAD_SECONDS))
+                else:  # the window has turned: the bucket is full again for all we know
+                    op.remaining = None
+            return wait
+
+    def spend(self, operation: str | None) -> None:
+        """Count a call being sent, before Sim's answer says what is left."""
+        if operation is None:
+            return
+        with self._lock:
+            op = self._ops.setdefault(operation, _Operation())
+            if op.remaining is not None:
+                op.remaining -= 1
+
+    def observe(self, operation: str | None, info: RateLimitInfo | None, *, limited: bool) -> None:
+        """Take in what an answer's headers announced; ``limited`` for a 429."""
+        if operation is None or (info is None and not limited):
+            return
+        with self._lock:
+            op = self._ops.setdefault(operation, _Operation())
+            now = self._clock()
+            if info is not None:
+                if info.remaining is not None:
+                    op.remaining = info.remaining
+                if info.reset_at is not None:
+                    op.reset_at = info.reset_at.timestamp()
+            if limited:
+                # Retry-After says when this operation may go again; a 429 for runs in flight
+                # carries it with the headers of an execute bucket that still has tokens
+                hint = info.retry_after if info is not None else None
+                if hint is not None:
+                    op.blocked_until = max(op.blocked_until, now + hint)
+                elif op.reset_at is not None and op.reset_at > now:
+                    op.remaining = 0
+                else:
+                    op.blocked_until = max(op.blocked_until, now + 1.0)
+
+    def remaining(self, operation: str) -> int | None:
+        """Tokens Sim last said ``operation`` has left (less what was sent since), if known."""
+        with self._lock:
+            op = self._ops.get(operation)
+            return None if op is None else op.remaining
+
+
+_budgets: dict[tuple[str, str], RequestBudget] = {}
+_budgets_lock = threading.Lock()
+
+
+def budget_for(base_url: str, api_key: str) -> RequestBudget:
+    """The process-wide budget of one Sim account (base URL and key; the key only as a digest)."""
+    key = (base_url, hashlib.sha256(api_key.encode()).hexdigest())
+    with _budgets_lock:
+        budget = _budgets.get(key)
+        if budget is None:
+            budget = _budgets[key] = RequestBudget()
+        return budget
+
+
+def parse_reset(value: str | None) -> datetime | None:
+    """``X-RateLimit-Reset``: ISO 8601 (v2) or an epoch number in seconds or milliseconds (older)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if not math.isfinite(number) or number < 0:
+        return None
+    seconds = number / 1000 if number > 1e11 else number
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def parse_rate_limit(headers: Mapping[str, str], *, now: datetime | None = None) -> RateLimitInfo | None:
+    """The ``X-RateLimit-*`` / ``Retry-After`` headers of an answer, if it has any."""
+    headers = lowercase_keys(headers)
+    limit, remaining, reset = (headers.get(f"x-ratelimit-{n}") for n in ("limit", "remaining", "reset"))
+    retry_after = retry_after_seconds(headers, now=now, include_reset=False)
+    if limit is None and remaining is None and reset is None and retry_after is None:
+        return None
+    return RateLimitInfo(
+        limit=int(limit) if limit and limit.isdigit() else None,
+        remaining=int(remaining) if remaining and remaining.isdigit() else None,
+        reset_at=parse_reset(reset),
+        retry_after=retry_after,
+    )
+
+
+def retry_after_seconds(
+    headers: Mapping[str, str], *, now: datetime | None = None, include_reset: bool = True
+) -> float | None:
+    """How long the server asks us to wait: ``Retry-After`` (seconds or HTTP date), else (with
+    ``include_reset``) the time until ``X-RateLimit-Reset``; ``None`` when it gave no hint (v1's 429)."""
+    now = now or datetime.now(tz=UTC)
+    headers = lowercase_keys(headers)
+    retry_after = headers.get("retry-after")
+    if retry_after:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(retry_after)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                return max(0.0, (when - now).total_seconds())
+    reset_at = parse_reset(headers.get("x-ratelimit-reset")) if include_reset else None
+    if reset_at is not None:
+        return max(0.0, (reset_at - now).total_seconds())
+    return None
+
+
+def forget_budgets() -> None:
+    """Drop every account's budget (tests: a server that was reset announces afresh)."""
+    with _budgets_lock:
+        _budgets.clear()
