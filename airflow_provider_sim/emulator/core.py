@@ -117,6 +117,8 @@ class Emulator:
             response = v1_error(500, "Internal server error")
         if not response.reset:
             response.headers.setdefault("x-request-id", request_id)
+        if request.method.upper() == "HEAD" and response.stream is None:  # a HEAD is answered bodiless
+            response.body = b""
         if entry is not None:
             # a stream's status is final once its headers go out; a reset has no status at all
             entry["status"] = None if response.reset else response.status
@@ -169,8 +171,6 @@ class Emulator:
         response = await route.handler(self, request, match.params)
         shown = operation if response.bucket is None else most_restrictive(operation, response.bucket)
         response.headers.update(rate_limit_headers(shown))
-        if request.method.upper() == "HEAD":  # only GET routes answer a HEAD: never a stream
-            response.body = b""
         return response
 
     def _record(self, request: EmulatorRequest) -> dict[str, Any]:
