@@ -169,10 +169,14 @@ class SimHook(SimBaseHook):
         deadline = deadline or call_deadline(retry)
         for attempt in Retrying(**retry_policy(retry, spec, self.log, deadline)):
             with attempt:
-                if hold := budget_hold(self._budget, spec, deadline):
+                while hold := budget_hold(self._budget, spec, deadline):
                     time.sleep(hold)
                 self._budget.spend(spec.operation)
-                return self._send_once(spec, attempt.retry_state.attempt_number)
+                try:
+                    return self._send_once(spec, attempt.retry_state.attempt_number)
+                except SimConnectionError:
+                    self._budget.observe(spec.operation, None, limited=False)
+                    raise
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def _drive(

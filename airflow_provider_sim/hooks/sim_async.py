@@ -25,7 +25,7 @@ from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from tenacity import AsyncRetrying
 
-from airflow_provider_sim.exceptions import SimError
+from airflow_provider_sim.exceptions import SimConnectionError, SimError
 from airflow_provider_sim.hooks.base import SimBaseHook
 from airflow_provider_sim.hooks.settings import (
     SimSettings,
@@ -68,6 +68,13 @@ class SimAsyncHook(SimBaseHook):
     _settings: SimSettings | None = None
     _session: aiohttp.ClientSession | None = None
     _proxy: str | None = None
+
+    @classmethod
+    def for_settings(cls, settings: SimSettings) -> SimAsyncHook:
+        """A hook on settings already read (the run watcher's: it serves many triggers' connections)."""
+        hook = cls(settings.conn_id)
+        hook._settings = settings
+        return hook
 
     async def __aenter__(self) -> SimAsyncHook:
         await self.settings()
@@ -148,10 +155,14 @@ class SimAsyncHook(SimBaseHook):
         budget = budget_for(settings.base_url, settings.api_key)
         async for attempt in AsyncRetrying(**retry_policy(settings.retry, spec, self.log, deadline)):
             with attempt:
-                if hold := budget_hold(budget, spec, deadline):
+                while hold := budget_hold(budget, spec, deadline):
                     await asyncio.sleep(hold)
                 budget.spend(spec.operation)
-                return await self._send_once(spec, attempt.retry_state.attempt_number)
+                try:
+                    return await self._send_once(spec, attempt.retry_state.attempt_number)
+                except SimConnectionError:
+                    budget.observe(spec.operation, None, limited=False)
+                    raise
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _drive(self, flow: flows.Flow[T], deadline: Deadline | None = None) -> T:

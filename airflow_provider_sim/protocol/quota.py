@@ -47,9 +47,12 @@ def poll_delay(poll_interval: float, age: float, max_poll_interval: float | None
 
 @dataclass
 class _Operation:
-    remaining: int | None = None
-    reset_at: float | None = None  # epoch seconds
-    blocked_until: float = 0.0  # epoch seconds; set by a 429
+    limit: int | None = None  # the bucket's capacity (X-RateLimit-Limit)
+    remaining: int | None = None  # what Sim said is left, less what we sent since
+    reset_at: float | None = None  # epoch seconds of the next refill
+    window: float = 60.0  # seconds between refills, learned from successive resets
+    blocked_until: float = 0.0  # epoch seconds; set by a 429's Retry-After
+    in_flight: int = 0  # sent, not answered
 
 
 class RequestBudget:
@@ -57,7 +60,9 @@ class RequestBudget:
 
     Shared by every caller in a process that uses the same base URL and API key (see
     :func:`budget_for`); safe to use from several threads. Unmetered calls (``operation`` ``None``)
-    are never held.
+    are never held. Calls sent but not answered count against what is left, so many concurrent
+    callers do not all spend the same announced token; when a refill time passes, Sim's refill
+    (half the capacity: ``rate`` tokens on a bucket of ``2 x rate``) is assumed until an answer says.
 
     :param clock: epoch seconds; injectable for tests.
     """
@@ -76,13 +81,24 @@ class RequestBudget:
             if op is None:
                 return 0.0
             now = self._clock()
+            self._turn_windows(op, now)
             wait = max(0.0, op.blocked_until - now)
-            if op.remaining is not None and op.remaining <= 0 and op.reset_at is not None:
-                if op.reset_at > now:
-                    wait = max(wait, op.reset_at - now + random.uniform(0, RESET_SPREAD_SECONDS))
-                else:  # the window has turned: the bucket is full again for all we know
-                    op.remaining = None
+            if op.remaining is not None and op.remaining <= 0:
+                until = op.reset_at if op.reset_at is not None else now + 1.0
+                wait = max(wait, until - now + random.uniform(0, RESET_SPREAD_SECONDS))
             return wait
+
+    @staticmethod
+    def _turn_windows(op: _Operation, now: float) -> None:
+        if op.reset_at is None or op.reset_at > now:
+            return
+        windows = math.floor((now - op.reset_at) / op.window) + 1
+        op.reset_at += windows * op.window
+        if op.remaining is not None:
+            if op.limit:
+                op.remaining = min(op.limit, op.remaining + windows * ((op.limit + 1) // 2))
+            else:
+                op.remaining = None
 
     def spend(self, operation: str | None) -> None:
         """Count a call being sent, before Sim's answer says what is left."""
@@ -90,21 +106,29 @@ class RequestBudget:
             return
         with self._lock:
             op = self._ops.setdefault(operation, _Operation())
+            op.in_flight += 1
             if op.remaining is not None:
                 op.remaining -= 1
 
     def observe(self, operation: str | None, info: RateLimitInfo | None, *, limited: bool) -> None:
-        """Take in what an answer's headers announced; ``limited`` for a 429."""
-        if operation is None or (info is None and not limited):
+        """Take in the answer to a call :meth:`spend` counted (``info`` ``None``: no headers, or no
+        answer at all); ``limited`` for a 429."""
+        if operation is None:
             return
         with self._lock:
             op = self._ops.setdefault(operation, _Operation())
             now = self._clock()
+            op.in_flight = max(0, op.in_flight - 1)
             if info is not None:
-                if info.remaining is not None:
-                    op.remaining = info.remaining
+                if info.limit is not None:
+                    op.limit = info.limit
                 if info.reset_at is not None:
-                    op.reset_at = info.reset_at.timestamp()
+                    reset = info.reset_at.timestamp()
+                    if op.reset_at is not None and reset - op.reset_at > 1.0:
+                        op.window = reset - op.reset_at
+                    op.reset_at = reset
+                if info.remaining is not None:
+                    op.remaining = info.remaining - op.in_flight
             if limited:
                 # Retry-After says when this operation may go again; a 429 for runs in flight
                 # carries it with the headers of an execute bucket that still has tokens

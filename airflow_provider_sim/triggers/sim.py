@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +12,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_sim.events import error_event, run_event
 from airflow_provider_sim.exceptions import SimConfigurationError, SimError, SimWaitTimeoutError
 from airflow_provider_sim.protocol.build import check_run_id, check_workflow_id
+from airflow_provider_sim.retry import Deadline
 
 if TYPE_CHECKING:  # imported where used: DAG files import this module, the triggerer runs it
     from airflow_provider_sim.hooks.sim_async import SimAsyncHook
@@ -100,22 +99,25 @@ class SimRunTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll with one HTTP session for the trigger's whole life; fire exactly one event."""
+        """Wait through the process's shared run watcher for this account; fire exactly one event.
+
+        The watcher lists the workflow's runs for every trigger at once and paces its calls to the
+        budget Sim announces; this trigger only registers its run and awaits its own result under
+        its own deadline, and leaves the watcher when it is cancelled.
+        """
+        from airflow_provider_sim.hooks.run_watcher import RunWatcher
         from airflow_provider_sim.hooks.sim_async import SimAsyncHook
 
         async with SimAsyncHook(self.sim_conn_id) as hook:
             try:
-                run = await hook.wait_for_run(
+                watcher = RunWatcher.for_settings(await hook.settings())
+                run = await watcher.wait(
                     self.workflow_id,
                     self.run_id,
                     job_id=self.job_id,
                     poll_interval=self.poll_interval,
-                    timeout=None if self.end_time is None else max(self.end_time - time.time(), 0.0),
                     return_on_pause=self.return_on_pause,
-                    first_wait=self.poll_interval * self._first_wait_share(),
-                    on_status=lambda run, _elapsed: self.log.info(
-                        "Sim run %s is %s", self.run_id, run.status.value
-                    ),
+                    deadline=Deadline(self.end_time, "the task's deadline (the trigger's end_time)"),
                 )
             except SimWaitTimeoutError:
                 yield TriggerEvent(await self._time_out(hook))
@@ -123,13 +125,8 @@ class SimRunTrigger(BaseTrigger):
             except SimError as err:
                 yield TriggerEvent(error_event(self.workflow_id, self.run_id, err))
                 return
+            self.log.info("Sim run %s is %s", self.run_id, run.status.value)
             yield TriggerEvent(run_event(run))
-
-    def _first_wait_share(self) -> float:
-        """A share in [0.5, 1) of the first poll interval, fixed by the run id: triggers deferred at
-        the same moment then poll at spread-out times instead of all at once (event-loop lag)."""
-        digest = hashlib.sha256(self.run_id.encode()).digest()
-        return 0.5 + int.from_bytes(digest[:4], "big") / 2**33
 
     async def _time_out(self, hook: SimAsyncHook) -> dict[str, Any]:
         message = f"Sim run {self.run_id} did not finish before the operator's timeout"

@@ -1,8 +1,9 @@
 """SimRunTrigger: through Airflow's real serialisers, and its ``run()`` on an event loop against the emulator.
 
-``asyncio.sleep`` is replaced by a recorder (the trigger never really sleeps here); the recorder
-can also act at a given poll, e.g. resume or cancel the run on the server, so every path is
-deterministic.
+Triggers wait through the shared run watcher (:mod:`airflow_provider_sim.hooks.run_watcher`).
+Where a test replaces ``asyncio.sleep`` by a recorder, the watcher never really sleeps; the
+recorder can also act at a given look, e.g. resume or cancel the run on the server, so every path is
+deterministic. Runs are held open with the emulator's ``hold`` workflow, never by timing.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from airflow.triggers.base import TriggerEvent
 from airflow_provider_sim.emulator.control import EmulatorHandle
 from airflow_provider_sim.events import EVENT_ERROR, EVENT_RUN_FINISHED, EVENT_TIMEOUT, run_from_event
 from airflow_provider_sim.exceptions import SimConfigurationError, SimError, SimWaitTimeoutError
+from airflow_provider_sim.hooks.run_watcher import RunWatcher
 from airflow_provider_sim.hooks.sim import SimHook
 from airflow_provider_sim.hooks.sim_async import SimAsyncHook
 from airflow_provider_sim.protocol.models import RunStatus
+from airflow_provider_sim.protocol.watch import FIRST_LOOK_SECONDS
 from airflow_provider_sim.triggers.sim import SimRunTrigger
 
 REAL_SLEEP = asyncio.sleep
@@ -81,6 +84,33 @@ def trigger_for(sim_conn: str, run_id: str, workflow_id: str = "sleep", **kwargs
 def start(hook: SimHook, workflow_id: str, run_id: str, workflow_input: Any = None) -> str:
     hook.execute_workflow(workflow_id, workflow_input, run_id=run_id, async_execution=True)
     return run_id
+
+
+def wait_until_listed(emulator: EmulatorHandle, workflow_id: str, run_id: str) -> None:
+    """Until the run has left the queue (a queued run is not in Sim's run list yet)."""
+    deadline = time.monotonic() + 30
+    while not any(e["id"] == run_id and e["status"] != "queued" for e in emulator.control.executions()):
+        assert time.monotonic() < deadline, f"run {run_id} never started"
+        time.sleep(0.02)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Real waiting, bounded, until ``condition`` holds (no assumption about how long it takes)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        await REAL_SLEEP(0.02)
+
+
+def looked_at(emulator: EmulatorHandle, workflow_id: str) -> bool:
+    prefix = f"/api/v2/workflows/{workflow_id}/runs"
+    return any(r["path"].startswith(prefix) for r in emulator.control.requests_received())
+
+
+def watcher_of(conn_id: str, emulator: EmulatorHandle) -> RunWatcher:
+    from airflow_provider_sim.hooks.settings import settings_from_connection
+
+    return RunWatcher.for_settings(settings_from_connection(SimHook(conn_id).get_connection(conn_id)))
 
 
 def finished(hook: SimHook, workflow_id: str, run_id: str) -> None:
@@ -172,7 +202,7 @@ async def test_success_event(sim_hook: SimHook, sim_conn: str, sleeps: SleepReco
     assert (event["status"], event["output"], event["run_id"]) == ("completed", {"q": 1}, "ok-1")
     run = run_from_event(event)  # what execute_complete does with it
     assert run.status is RunStatus.COMPLETED and run.duration_ms is not None
-    assert sleeps.delays == []  # already finished: no waiting
+    assert len(sleeps.delays) == 1 and sleeps.delays[0] <= FIRST_LOOK_SECONDS  # one look, soon
 
 
 async def test_failed_event(sim_hook: SimHook, sim_conn: str, sleeps: SleepRecorder) -> None:
@@ -186,26 +216,34 @@ async def test_failed_event(sim_hook: SimHook, sim_conn: str, sleeps: SleepRecor
 async def test_polls_with_the_poll_interval_until_the_run_ends(
     emulator: EmulatorHandle, sim_hook: SimHook, sim_conn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    start(sim_hook, "sleep", "slow-1", {"seconds": 30})
-    recorder = SleepRecorder({3: lambda: sim_hook.cancel_run("sleep", "slow-1")})
+    start(sim_hook, "hold", "slow-1")
+    wait_until_listed(emulator, "hold", "slow-1")
+    recorder = SleepRecorder({3: lambda: sim_hook.cancel_run("hold", "slow-1")})
     monkeypatch.setattr(asyncio, "sleep", recorder)
-    event = await first_event(trigger_for(sim_conn, "slow-1", poll_interval=7.5, end_time=time.time() + 3600))
+    trigger = trigger_for(
+        sim_conn, "slow-1", workflow_id="hold", poll_interval=7.5, end_time=time.time() + 3600
+    )
+    event = await first_event(trigger)
     first, *rest = recorder.delays
-    assert 3.75 <= first < 7.5 and rest == [7.5, 7.5]  # the first wait is spread, then the interval
+    assert 0.5 <= first <= FIRST_LOOK_SECONDS and rest == [7.5, 7.5]  # a first look soon, then the interval
     assert (event["event"], event["status"]) == (EVENT_RUN_FINISHED, "cancelled")
-    reads = [r for r in emulator.control.requests_received() if r["path"].endswith("/runs/slow-1")]
-    assert len([r for r in reads if r["method"] == "GET"]) == 4  # one read per poll
+    watcher_calls = [
+        r for r in emulator.control.requests_received() if r["path"].startswith("/api/v2/workflows/hold/runs")
+    ]
+    lists = [r for r in watcher_calls if r["path"] == "/api/v2/workflows/hold/runs"]
+    reads = [r for r in watcher_calls if r["path"] == "/api/v2/workflows/hold/runs/slow-1"]
+    assert len(lists) == 3 and len(reads) == 1  # a list per look; the run itself read once, when it ended
 
 
-async def test_never_sleeps_past_the_deadline(
-    sim_hook: SimHook, sim_conn: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    start(sim_hook, "sleep", "slow-2", {"seconds": 30})
-    recorder = SleepRecorder({1: lambda: sim_hook.cancel_run("sleep", "slow-2")})
-    monkeypatch.setattr(asyncio, "sleep", recorder)
-    await first_event(trigger_for(sim_conn, "slow-2", poll_interval=60, end_time=time.time() + 5))
-    [delay] = recorder.delays
-    assert 0 < delay <= 5
+async def test_never_waits_past_the_deadline(sim_hook: SimHook, sim_conn: str) -> None:
+    start(sim_hook, "hold", "slow-2")
+    started = time.monotonic()
+    trigger = trigger_for(
+        sim_conn, "slow-2", workflow_id="hold", poll_interval=600, end_time=time.time() + 1.5
+    )
+    event = await first_event(trigger)
+    assert 1.0 <= time.monotonic() - started < 60  # at the deadline, not a 600 s poll later
+    assert event["event"] == EVENT_TIMEOUT and "cancelled it on Sim" in event["message"]
 
 
 async def test_timeout_event_cancels_the_run(
@@ -221,7 +259,7 @@ async def test_timeout_event_cancels_the_run(
     assert execution["status"] == "cancelled"
     cancels = [r for r in emulator.control.requests_received() if r["path"].endswith("/late-1/cancel")]
     assert len(cancels) == 1
-    assert sleeps.delays == []
+    assert sleeps.delays == []  # the deadline had passed: no look at all
 
 
 async def test_timeout_without_cancel_leaves_the_run_alone(
@@ -261,7 +299,7 @@ async def test_pause_fires_or_waits_as_asked(
     monkeypatch.setattr(asyncio, "sleep", recorder)
     done = await first_event(trigger_for(sim_conn, "ask-1", workflow_id="approval", poll_interval=3))
     first, second = recorder.delays  # kept waiting while paused
-    assert 1.5 <= first < 3 and second == 3
+    assert first <= FIRST_LOOK_SECONDS and second == 3
     assert (done["status"], done["output"]) == (
         "completed",
         {"input": {"doc": 1}, "resumeInput": {"ok": True}},
@@ -288,28 +326,23 @@ async def test_legacy_v1_job(
 
 
 async def test_restart_resumes_the_wait_without_a_second_run(
-    emulator: EmulatorHandle, sim_hook: SimHook, sim_conn: str, monkeypatch: pytest.MonkeyPatch
+    emulator: EmulatorHandle, sim_hook: SimHook, sim_conn: str
 ) -> None:
     finished(sim_hook, "approval", start(sim_hook, "approval", "ask-2", {"doc": 2}))
-    first = trigger_for(sim_conn, "ask-2", workflow_id="approval", poll_interval=1)
-
-    def triggerer_stops() -> None:
-        raise asyncio.CancelledError  # the triggerer shuts down while the trigger waits
-
-    monkeypatch.setattr(asyncio, "sleep", SleepRecorder({2: triggerer_stops}))
+    first = trigger_for(sim_conn, "ask-2", workflow_id="approval", poll_interval=0.2)
+    waiting = asyncio.ensure_future(first_event(first))
+    await until(lambda: looked_at(emulator, "approval"))
+    waiting.cancel()  # the triggerer shuts down while the trigger waits
     with pytest.raises(asyncio.CancelledError):
-        await first_event(first)
+        await waiting
+    assert not watcher_of(sim_conn, emulator).book  # the cancelled trigger left the watcher
 
     # another triggerer picks the trigger up from its row: classpath and kwargs only
     classpath, kwargs = first.serialize()
     again = import_string(classpath)(**BaseSerialization.deserialize(BaseSerialization.serialize(kwargs)))
-
-    def answer() -> None:
-        run = sim_hook.get_run("approval", "ask-2")
-        assert run.paused is not None
-        sim_hook.resume_run("approval", "ask-2", str(run.paused.context_id), {"ok": 2})
-
-    monkeypatch.setattr(asyncio, "sleep", SleepRecorder({1: answer}))
+    run = sim_hook.get_run("approval", "ask-2")
+    assert run.paused is not None
+    sim_hook.resume_run("approval", "ask-2", str(run.paused.context_id), {"ok": 2})
     event = await first_event(again)
     assert (event["status"], event["output"]["resumeInput"]) == ("completed", {"ok": 2})
     [execution] = emulator.control.executions()
