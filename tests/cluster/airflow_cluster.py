@@ -24,7 +24,8 @@ Use it as a context manager (or through the ``airflow_cluster`` fixture of ``tes
         run.mapped("run")[0].state, run.mapped("run")[0].return_value
         cluster.task_log("my_dag", run.run_id, "run", map_index=0)
 
-``AIRFLOW_CLUSTER_KEEP=1`` keeps the temp directory (logs, DB) after the cluster stops.
+``AIRFLOW_CLUSTER_KEEP=1`` keeps the temp directory (logs, DB) after the cluster stops;
+``AIRFLOW_CLUSTER_PARALLELISM=N`` overrides the executor's parallelism.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import importlib.util
-import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -52,6 +53,7 @@ from urllib.parse import quote
 
 import requests
 
+from airflow_provider_sim.version_compat import AIRFLOW_V_3_3_PLUS, AIRFLOW_VERSION
 from tests.dag_runner import TaskResult, sim_connection
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -65,6 +67,13 @@ POSTGRES_PARALLELISM = 16
 SQLITE_PARALLELISM = 1
 
 Database = Literal["auto", "postgres", "sqlite"]
+
+#: for ``pytest.mark.skipif``: the harness drives Airflow 3.3's components and REST API
+NOT_AIRFLOW_3_3 = not AIRFLOW_V_3_3_PLUS
+SKIP_REASON = (
+    "the cluster harness runs Airflow 3.3's components (api-server with the Execution API, "
+    f"dag-processor, triggerer); this venv has Airflow {AIRFLOW_VERSION}"
+)
 
 
 class ClusterError(RuntimeError):
@@ -160,7 +169,9 @@ class Component:
         """The last lines of its log, headed by its name and state."""
         code = self.proc.poll()
         state = "running" if code is None else f"exited with {code}"
-        return f"\n--- {self.name} (pid {self.pid}, {state}) {self.log_path} ---\n{tail(self.log_path, lines)}"
+        return (
+            f"\n--- {self.name} (pid {self.pid}, {state}) {self.log_path} ---\n{tail(self.log_path, lines)}"
+        )
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM to its process group (the executor's workers too), SIGKILL after ``timeout`` seconds."""
@@ -233,7 +244,9 @@ class PostgresServer:
             )
         found = cls.find_bin_dir()
         if done.returncode != 0 or found is None:
-            raise ClusterError(f"apt-get install postgresql failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+            raise ClusterError(
+                f"apt-get install postgresql failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
         return found
 
     def _run(self, command: Sequence[str], timeout: float, *, as_postgres: bool = True) -> None:
@@ -259,8 +272,19 @@ class PostgresServer:
         self.port = free_port()
         bin_dir = self.bin_dir
         self._run(
-            [str(bin_dir / "initdb"), "-D", str(self.data), "-U", self.USER, "-A", "trust", "-E", "UTF8"]
-            + ["--no-sync", "--no-instructions"],
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                self.USER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
             timeout,
         )
         options = (
@@ -268,13 +292,33 @@ class PostgresServer:
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         self._run(
-            [str(bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log_path), "-o", options]
-            + ["-w", "-t", str(int(timeout)), "start"],
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log_path),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "start",
+            ],
             timeout + 10,
         )
         self._started = True
         self._run(
-            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER, self.DATABASE],
+            [
+                str(bin_dir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.USER,
+                self.DATABASE,
+            ],
             timeout,
         )
         return self.url
@@ -332,7 +376,9 @@ class ClusterRun:
         for ti in self.tasks:
             if ti.task_id == task_id and ti.map_index == map_index:
                 return ti
-        raise KeyError(f"no task instance {task_id!r}[{map_index}] in {[(t.task_id, t.map_index) for t in self.tasks]}")
+        raise KeyError(
+            f"no task instance {task_id!r}[{map_index}] in {[(t.task_id, t.map_index) for t in self.tasks]}"
+        )
 
     def mapped(self, task_id: str) -> list[TaskResult]:
         """The instances of ``task_id``, by map index."""
@@ -341,7 +387,9 @@ class ClusterRun:
     @property
     def states(self) -> dict[str, str | None]:
         """``{task_id (or task_id[i]): state}``."""
-        return {(t.task_id if t.map_index < 0 else f"{t.task_id}[{t.map_index}]"): t.state for t in self.tasks}
+        return {
+            (t.task_id if t.map_index < 0 else f"{t.task_id}[{t.map_index}]"): t.state for t in self.tasks
+        }
 
     def state_counts(self) -> dict[str | None, int]:
         """How many task instances are in each state."""
@@ -445,7 +493,8 @@ class AirflowCluster:
         else:
             db_url = f"sqlite:///{self.home / 'airflow.db'}"
         default_parallelism = POSTGRES_PARALLELISM if self.database == "postgres" else SQLITE_PARALLELISM
-        self.parallelism = self.settings.parallelism or default_parallelism
+        forced = os.environ.get("AIRFLOW_CLUSTER_PARALLELISM")
+        self.parallelism = int(forced) if forced else self.settings.parallelism or default_parallelism
         self.api_port = free_port()
         self.env = self._environment(db_url)
         self._migrate(timeout)
@@ -527,7 +576,9 @@ class AirflowCluster:
                 # components are started with --skip-serve-logs; these only keep the defaults' ports free
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-                "AIRFLOW_CONN_SIM_DEFAULT": sim_connection(self.sim_base_url, self.sim_api_key, **self.conn_extra),
+                "AIRFLOW_CONN_SIM_DEFAULT": sim_connection(
+                    self.sim_base_url, self.sim_api_key, **self.conn_extra
+                ),
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
                 "NO_PROXY": no_proxy,
@@ -722,8 +773,14 @@ class AirflowCluster:
                 raise ClusterError(f"{path.name} does not import:\n{mine[0].get('stack_trace')}")
             return self.api("GET", f"/api/v2/dags/{quote(dag_id)}", ok=(404,)).get("dag_id") == dag_id
 
-        wait_for(parsed, timeout=timeout, what=f"DAG {dag_id} parsed", interval=1.0, check=self.check_alive,
-                 details=self.diagnostics)
+        wait_for(
+            parsed,
+            timeout=timeout,
+            what=f"DAG {dag_id} parsed",
+            interval=1.0,
+            check=self.check_alive,
+            details=self.diagnostics,
+        )
         return path
 
     def unpause(self, dag_id: str) -> None:
@@ -789,7 +846,9 @@ class AirflowCluster:
         path = f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id, safe='')}/taskInstances/~/xcomEntries"
         return [(e["task_id"], int(e["map_index"]), e["key"]) for e in self._paged(path, "xcom_entries")]
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+    def xcom(
+        self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1
+    ) -> Any:
         """One XCom value (``None`` if there is none)."""
         path = (
             f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id, safe='')}/taskInstances/{quote(task_id)}"
@@ -801,7 +860,12 @@ class AirflowCluster:
         return body["value"]
 
     def collect(
-        self, dag_id: str, run_id: str, *, xcom_keys: Sequence[str] | None = ("return_value",), seconds: float = 0.0
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        xcom_keys: Sequence[str] | None = ("return_value",),
+        seconds: float = 0.0,
     ) -> ClusterRun:
         """The run's state, task instances and XComs (``xcom_keys``; ``None``: every key there is)."""
         state = self.run_state(dag_id, run_id)
@@ -809,7 +873,9 @@ class AirflowCluster:
         present = [k for k in self.xcom_keys(dag_id, run_id) if wanted is None or k[2] in wanted]
         values: dict[tuple[str, int], dict[str, Any]] = {}
         for task_id, map_index, key in present:
-            values.setdefault((task_id, map_index), {})[key] = self.xcom(dag_id, run_id, task_id, key, map_index)
+            values.setdefault((task_id, map_index), {})[key] = self.xcom(
+                dag_id, run_id, task_id, key, map_index
+            )
         tasks = [
             TaskResult(
                 task_id=ti["task_id"],
@@ -853,8 +919,40 @@ class AirflowCluster:
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, lines: int = 200) -> str:
         """The last ``lines`` lines of each of the task instance's log files, each headed by its name."""
-        parts = [f"--- {p.name} ---\n{tail(p, lines)}" for p in self.task_log_files(dag_id, run_id, task_id, map_index)]
+        parts = [
+            f"--- {p.name} ---\n{tail(p, lines)}"
+            for p in self.task_log_files(dag_id, run_id, task_id, map_index)
+        ]
         return "\n".join(parts) or f"(no log files for {task_id}[{map_index}] of {run_id})"
+
+    def stale_event_failures(self, dag_id: str, run_id: str) -> dict[tuple[str, int], list[str]]:
+        """Task instances the scheduler failed because an executor event was stale — Airflow's own race.
+
+        Airflow 3.3 keeps the try number when a task resumes after deferring. When the trigger fires
+        before the scheduler has taken the executor's ``success`` event of the worker that deferred
+        (its supervisor may notice the exit up to ``[workers] min_heartbeat_interval`` late), that
+        event is read as being about the resumed attempt and the task is failed with "finished with
+        state success, but the task instance's state attribute is queued" (apache/airflow#66374,
+        #71580, #72716; Airflow guards only the ``scheduled`` case). Read from the scheduler logs.
+
+        :return: ``{(task_id, map_index): [the state the task instance was in, per occurrence]}``.
+        """
+        pattern = re.compile(
+            r"reported that the task instance <TaskInstance: "
+            + re.escape(dag_id)
+            + r"\.(?P<task>\S+) "
+            + re.escape(run_id)
+            + r"(?: map_index=(?P<index>\d+))? \[[^\]]*\][^>]*> finished with state \w+, "
+            r"but the task instance's state attribute is (?P<state>\w+)"
+        )
+        found: dict[tuple[str, int], list[str]] = {}
+        for component in self.components:
+            if component.name.split("-#")[0] != "scheduler" or not component.log_path.exists():
+                continue
+            for match in pattern.finditer(component.log_path.read_text(errors="replace")):
+                key = (match["task"], int(match["index"]) if match["index"] is not None else -1)
+                found.setdefault(key, []).append(match["state"])
+        return found
 
     def explain(self, run: ClusterRun, *, limit: int = 3, lines: int = 80) -> str:
         """State counts, then the logs of up to ``limit`` task instances that did not succeed."""
@@ -874,8 +972,3 @@ def airflow_cluster(
     """``with airflow_cluster(...) as cluster:`` — a started :class:`AirflowCluster`, stopped afterwards."""
     with AirflowCluster(sim_base_url=sim_base_url, sim_api_key=sim_api_key, settings=settings) as cluster:
         yield cluster
-
-
-def dump_json(value: Any) -> str:
-    """``value`` as compact sorted JSON (for messages)."""
-    return json.dumps(value, sort_keys=True, default=repr)
