@@ -9,8 +9,10 @@ What :class:`AirflowCluster` sets up, all on loopback, all under one temp direct
 - ``AIRFLOW_HOME`` with a dags folder, ``LOAD_EXAMPLES=False`` and the ``sim_default`` connection as
   ``AIRFLOW_CONN_SIM_DEFAULT`` (JSON) in every component's environment;
 - the metadata DB: a throwaway PostgreSQL cluster on a free port (``initdb`` as the ``postgres`` user,
-  ``fsync=off``) when this venv can import ``psycopg2``, else SQLite (``AIRFLOW_CLUSTER_DB=sqlite|postgres``
-  forces one); PostgreSQL itself is installed with ``apt-get`` when missing and we are root;
+  ``fsync=off``) when this venv can import ``psycopg2`` and ``asyncpg``, else SQLite
+  (``AIRFLOW_CLUSTER_DB=sqlite|postgres`` forces one); PostgreSQL itself is installed with
+  ``apt-get`` when missing and we are root. Airflow 3 tasks reach the DB only through the
+  api-server, so SQLite copes with a LocalExecutor running several tasks at once;
 - ``airflow db migrate``, then ``api-server`` (Execution API included), ``scheduler``, ``dag-processor``
   and ``triggerer`` as subprocesses in their own process groups, each logging to
   ``<root>/components/<name>.log``; the start waits (bounded) until ``/api/v2/monitor/health`` reports
@@ -64,7 +66,7 @@ TASK_END_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", 
 DEBIAN_POSTGRES_GLOB = "/usr/lib/postgresql/*/bin"
 #: the parallelism PostgreSQL gets when none is asked for; SQLite gets :data:`SQLITE_PARALLELISM`
 POSTGRES_PARALLELISM = 16
-SQLITE_PARALLELISM = 1
+SQLITE_PARALLELISM = 8
 
 Database = Literal["auto", "postgres", "sqlite"]
 
@@ -138,9 +140,14 @@ def _as_root_for(user: str, command: Sequence[str]) -> list[str]:
     return list(command)
 
 
-def psycopg2_available() -> bool:
-    """True if this venv's Python (the one the components run) can import ``psycopg2``."""
-    return importlib.util.find_spec("psycopg2") is not None
+#: what Airflow 3.3 needs to talk to PostgreSQL: ``psycopg2`` (sync engine) and ``asyncpg`` (its
+#: async engine, made at import time), both in ``apache-airflow[postgres]``
+POSTGRES_DRIVERS = ("psycopg2", "asyncpg")
+
+
+def missing_postgres_drivers() -> list[str]:
+    """The :data:`POSTGRES_DRIVERS` this venv's Python (the one the components run) cannot import."""
+    return [name for name in POSTGRES_DRIVERS if importlib.util.find_spec(name) is None]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -404,8 +411,8 @@ class ClusterRun:
 class ClusterSettings:
     """How to shape the cluster.
 
-    :param database: ``"auto"`` (PostgreSQL if ``psycopg2`` imports, else SQLite), ``"postgres"`` or
-        ``"sqlite"``; the ``AIRFLOW_CLUSTER_DB`` environment variable overrides it.
+    :param database: ``"auto"`` (PostgreSQL if ``psycopg2`` and ``asyncpg`` import, else SQLite),
+        ``"postgres"`` or ``"sqlite"``; the ``AIRFLOW_CLUSTER_DB`` environment variable overrides it.
     :param parallelism: ``[core] parallelism`` (LocalExecutor worker processes); ``None``:
         :data:`POSTGRES_PARALLELISM` on PostgreSQL, :data:`SQLITE_PARALLELISM` on SQLite.
     :param max_active_tasks_per_dag: ``[core] max_active_tasks_per_dag``.
@@ -537,10 +544,13 @@ class AirflowCluster:
         wanted = os.environ.get("AIRFLOW_CLUSTER_DB") or self.settings.database
         if wanted not in ("auto", "postgres", "sqlite"):
             raise ClusterError(f"AIRFLOW_CLUSTER_DB must be postgres, sqlite or auto, not {wanted!r}")
+        missing = missing_postgres_drivers()
         if wanted == "auto":
-            return "postgres" if psycopg2_available() else "sqlite"
-        if wanted == "postgres" and not psycopg2_available():
-            raise ClusterError("database=postgres needs psycopg2 in this venv (psycopg2-binary)")
+            return "sqlite" if missing else "postgres"
+        if wanted == "postgres" and missing:
+            raise ClusterError(
+                f"database=postgres needs {', '.join(missing)} in this venv (apache-airflow[postgres])"
+            )
         return wanted  # type: ignore[return-value]
 
     def _environment(self, db_url: str) -> dict[str, str]:
