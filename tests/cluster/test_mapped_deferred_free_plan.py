@@ -106,7 +106,7 @@ def test_mapped_deferred_runs_on_free_plan(airflow_cluster: AirflowCluster, emul
     _report(seconds, f"{run.state}, task states {run.state_counts()}, tries {dict(tries)}", received)
     if races:
         hits = {f"{task}[{index}]": states for (task, index), states in sorted(races.items())}
-        print(f"[{DAG_ID}] Airflow's stale-event race failed {len(races)} task(s) (state seen each time): {hits}")
+        print(f"[{DAG_ID}] Airflow's stale-event race failed {len(races)} task(s) (states seen): {hits}")
 
     # every retry must be owed to one occurrence of the race, not to the provider
     retried = [t for t in tasks if t.try_number - 1 > len(races.get(("run", t.map_index), []))]
