@@ -59,7 +59,6 @@ class RunWatcher:
         self._results: dict[Waiter, asyncio.Future[SimRun]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._hook: SimAsyncHook | None = None
         self._list_supported = settings.api_version is ApiVersion.V2
         self._slept_until = 0.0
         self._reads = asyncio.Semaphore(MAX_CONCURRENT_READS)
@@ -128,7 +127,6 @@ class RunWatcher:
     async def _run(self) -> None:
         try:
             async with SimAsyncHook.for_settings(self.settings) as hook:
-                self._hook = hook
                 while self.book:
                     due = self.book.next_due()
                     if due is None:
@@ -137,14 +135,12 @@ class RunWatcher:
                     if at > self._now() and not await self._idle(at - self._now()):
                         continue  # a new wait came in: it may be due sooner
                     self._slept_until = max(self._slept_until, at)
-                    await self._look(workflow_id)
+                    await self._look(hook, workflow_id)
                 self._task = None  # before closing: a wait registered from now on starts a new loop
         except Exception as err:  # never leave waiters hanging on a watcher that died
             log.exception("The Sim run watcher stopped")
             for watched in self.book.runs():
                 self._settle(watched, err)
-        finally:
-            self._hook = None
 
     def _now(self) -> float:
         """Epoch seconds, never before the time the watcher last slept until (a sleep that ended is
@@ -163,14 +159,14 @@ class RunWatcher:
             waker.cancel()
         return sleeper.done() and not sleeper.cancelled()
 
-    async def _look(self, workflow_id: str) -> None:
+    async def _look(self, hook: SimAsyncHook, workflow_id: str) -> None:
         """Look at every waited-for run of ``workflow_id`` that is due (and, listing, at the others)."""
         now = self._now()
         listed: set[str] | None = None
         to_read: list[WatchedRun]
         if self._list_supported and any(w.job_id is None for w in self.book.runs(workflow_id)):
             try:
-                listed, to_read = await self._sweep(workflow_id, now)
+                listed, to_read = await self._sweep(hook, workflow_id)
             except SimNotFoundError as err:
                 if "workflow" in str(err).lower():
                     self._fail_workflow(workflow_id, err)
@@ -185,11 +181,10 @@ class RunWatcher:
             to_read = []
         seen = listed or set()
         to_read += [w for w in self.book.due_unlisted(workflow_id, seen, now) if w not in to_read]
-        await asyncio.gather(*(self._read(watched) for watched in to_read))
+        await asyncio.gather(*(self._read(hook, watched) for watched in to_read))
 
-    async def _sweep(self, workflow_id: str, now: float) -> tuple[set[str], list[WatchedRun]]:
+    async def _sweep(self, hook: SimAsyncHook, workflow_id: str) -> tuple[set[str], list[WatchedRun]]:
         """List the workflow's runs from the oldest waited-for one until every waited-for run is seen."""
-        assert self._hook is not None
         waited = {w.run_id for w in self.book.runs(workflow_id) if w.job_id is None}
         start = self.book.list_start(workflow_id)
         listed: set[str] = set()
@@ -198,7 +193,7 @@ class RunWatcher:
         while True:
             spec = build_list_runs(workflow_id, start_date=start, cursor=cursor)
             self.sent["list"] += 1
-            page = await self._hook._drive(
+            page = await hook._drive(
                 flows.single(spec, lambda response: parse_run_list(response, workflow_id)), NO_DEADLINE
             )
             listed.update(run.run_id for run in page.runs)
@@ -207,14 +202,13 @@ class RunWatcher:
             if cursor is None or waited <= listed:
                 return listed, ended
 
-    async def _read(self, watched: WatchedRun) -> None:
-        assert self._hook is not None
+    async def _read(self, hook: SimAsyncHook, watched: WatchedRun) -> None:
         async with self._reads:
             if not watched.waiters:  # every waiter left while this read waited its turn
                 return
             self.sent["read"] += 1
             try:
-                run = await self._hook._drive(
+                run = await hook._drive(
                     flows.get_run(
                         self.settings.api_version, watched.workflow_id, watched.run_id, job_id=watched.job_id
                     ),

@@ -7,6 +7,7 @@ import ast
 import hashlib
 import json
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sim.exceptions import (
@@ -33,6 +34,23 @@ if TYPE_CHECKING:  # requests, tenacity and sseclient load when a task runs, not
 PAUSE_CHOICES = ("wait", "succeed", "fail")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 STATE_STORE_KEY = "sim_run_id"
+#: most the run link's workflow lookup may wait for Sim's rate limits
+LINK_LOOKUP_SECONDS = 5.0
+
+
+def task_deadline(
+    context: Context, timeout: float | None, execution_timeout: Any
+) -> tuple[float | None, str]:
+    """When the task must be over (epoch seconds, ``None`` for never) and what says so: the
+    operator's ``timeout`` from now, or ``execution_timeout`` from the task's start, the earlier."""
+    candidates: list[tuple[float, str]] = []
+    if timeout is not None:
+        candidates.append((time.time() + timeout, f"the operator's timeout ({timeout:g} s)"))
+    start = getattr(context["ti"], "start_date", None)
+    if execution_timeout is not None and start is not None:
+        seconds = execution_timeout.total_seconds()
+        candidates.append((start.timestamp() + seconds, f"the task's execution_timeout ({seconds:g} s)"))
+    return min(candidates) if candidates else (None, "no deadline (no timeout or execution_timeout)")
 
 
 def run_id_for_try(context: Context, try_number: int) -> str:
@@ -99,9 +117,12 @@ def publish_run(hook: SimHook, context: Context, run: SimRun, log: Any) -> None:
     ti = context["ti"]
     ti.xcom_push(key=XCOM_RUN_ID, value=run.run_id)
     ti.xcom_push(key=XCOM_WORKFLOW_ID, value=run.workflow_id)
-    try:
-        workspace_id = hook.get_workflow(run.workflow_id).workspace_id
-    except SimError as err:  # the link is a convenience; v1 servers have no workflow endpoint
+    from airflow_provider_sim.retry import deadline
+
+    try:  # a convenience: it must not make the task wait for Sim's rate limits
+        with deadline(time.time() + LINK_LOOKUP_SECONDS, "the run link's lookup"):
+            workspace_id = hook.get_workflow(run.workflow_id).workspace_id
+    except SimError as err:  # v1 servers have no workflow endpoint; or Sim is rate-limiting us
         log.info("No link to the Sim run: could not read the workflow's workspace (%s)", err)
         return
     if workspace_id:

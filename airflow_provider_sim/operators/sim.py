@@ -19,6 +19,7 @@ from airflow_provider_sim.operators.runs import (
     publish_run,
     remember_run,
     run_id_for_try,
+    task_deadline,
 )
 from airflow_provider_sim.protocol.build import check_execution_timeout, check_timeout, check_workflow_id
 from airflow_provider_sim.protocol.models import RunError, RunStatus, SimRun
@@ -55,7 +56,8 @@ class SimExecuteWorkflowOperator(BaseOperator):
     :param async_execution: start the run asynchronously and poll (default), or use Sim's
         synchronous call (``False``; Sim caps those at 300 s on free plans, 3,000 s on paid ones).
     :param poll_interval: seconds between status reads while waiting.
-    :param timeout: seconds to wait for the run; then the run is cancelled and the task fails.
+    :param timeout: seconds for the whole task, waiting for Sim to admit the run included; then the
+        run is cancelled and the task fails. ``execution_timeout`` bounds the same way.
     :param execution_timeout_seconds: Sim's own cap for the run (async runs, 1-604800).
     :param check_deployed: check first that the workflow is deployed, and fail with a clear message if not.
     :param on_pause: when the run pauses for human input: ``"wait"`` (default) until it finishes,
@@ -120,7 +122,18 @@ class SimExecuteWorkflowOperator(BaseOperator):
         return SimHook(self.sim_conn_id)
 
     def execute(self, context: Context) -> Any:
-        """Start (or re-attach to) the run, then wait for it the way the parameters say."""
+        """Start (or re-attach to) the run, then wait for it the way the parameters say.
+
+        Every call to Sim runs under the task's deadline (``timeout``, ``execution_timeout``): an
+        execute Sim refuses for its rate or in-flight limits waits for its turn until then, and a
+        rate-limit hint past it ends the task at once with a message naming the limit.
+        """
+        from airflow_provider_sim.retry import deadline
+
+        with deadline(*task_deadline(context, self.timeout, self.execution_timeout)):
+            return self._execute(context)
+
+    def _execute(self, context: Context) -> Any:
         workflow_id = check_workflow_id(self.workflow_id)
         workflow_input = parse_template_input(self.input)
         if self.check_deployed and not self.hook.get_deployment_status(workflow_id).is_deployed:
@@ -128,7 +141,6 @@ class SimExecuteWorkflowOperator(BaseOperator):
                 f"Sim workflow {workflow_id!r} is not deployed: deploy it in Sim (Deploy button) first; "
                 "an API key never runs a draft."
             )
-        started = time.monotonic()
         run = find_previous_run(self.hook, context, workflow_id, self.log)
         if run is None:
             run_id = run_id_for_try(context, int(context["ti"].try_number))
@@ -142,14 +154,15 @@ class SimExecuteWorkflowOperator(BaseOperator):
         if self._is_done(run):
             return complete(context, run, on_pause=self.on_pause, log=self.log)
         if self.deferrable:
-            self._defer(run, started)
-        return complete(context, self._wait(run, started), on_pause=self.on_pause, log=self.log)
+            self._defer(run)
+        return complete(context, self._wait(run), on_pause=self.on_pause, log=self.log)
 
     def _start(self, context: Context, workflow_id: str, workflow_input: Any, run_id: str) -> SimRun:
         is_async = self.async_execution or self.deferrable or not self.wait_for_completion
         self.log.info(
             "Starting Sim workflow %r as run %s (%s)", workflow_id, run_id, "async" if is_async else "sync"
         )
+        asked = time.monotonic()
         try:
             run = self.hook.execute_workflow(
                 workflow_id,
@@ -161,6 +174,8 @@ class SimExecuteWorkflowOperator(BaseOperator):
             )
         except SimConflictError:  # this very try already started it (e.g. the worker was restarted)
             run = self.hook.get_run(workflow_id, run_id)
+        if (waited := time.monotonic() - asked) > 5:
+            self.log.info("Sim admitted run %s after %.0f s waiting for its turn", run_id, waited)
         remember_run(context, run)
         return run
 
@@ -185,25 +200,23 @@ class SimExecuteWorkflowOperator(BaseOperator):
     def _is_done(self, run: SimRun) -> bool:
         return run.status.is_terminal or (run.status is RunStatus.PAUSED and self.on_pause != "wait")
 
-    def _remaining(self, started: float) -> float | None:
-        return None if self.timeout is None else max(self.timeout - (time.monotonic() - started), 0.0)
-
-    def _wait(self, run: SimRun, started: float) -> SimRun:
-        try:
+    def _wait(self, run: SimRun) -> SimRun:
+        try:  # bounded by the task's deadline, set around execute()
             return self.hook.wait_for_run(
                 run.workflow_id,
                 run.run_id,
                 job_id=run.job_id,
                 poll_interval=self.poll_interval,
-                timeout=self._remaining(started),
                 return_on_pause=self.on_pause != "wait",
             )
         except SimWaitTimeoutError:
-            self._cancel("the operator's timeout passed")
+            from airflow_provider_sim.retry import call_deadline
+
+            self._cancel(f"{call_deadline(self.hook.settings.retry).source} passed")
             raise
 
-    def _defer(self, run: SimRun, started: float) -> None:
-        remaining = self._remaining(started)
+    def _defer(self, run: SimRun) -> None:
+        from airflow_provider_sim.retry import call_deadline
         from airflow_provider_sim.triggers.sim import SimRunTrigger
 
         self.defer(
@@ -213,7 +226,7 @@ class SimExecuteWorkflowOperator(BaseOperator):
                 sim_conn_id=self.sim_conn_id,
                 job_id=run.job_id,
                 poll_interval=self.poll_interval,
-                end_time=time.time() + remaining if remaining is not None else None,
+                end_time=call_deadline(self.hook.settings.retry).at,
                 cancel_on_timeout=True,
                 return_on_pause=self.on_pause != "wait",
             ),

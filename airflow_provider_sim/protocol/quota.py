@@ -29,6 +29,10 @@ from airflow_provider_sim.protocol.models import RateLimitInfo, lowercase_keys
 AGE_FRACTION = 0.1
 #: the default cap of the interval between two reads of one long run
 DEFAULT_MAX_POLL_INTERVAL = 60.0
+#: how long other callers hold while the first call to an operation learns its budget
+PROBE_WAIT_SECONDS = 0.05
+#: a later reset time at least this much later is the next window (smaller steps are clock noise)
+MIN_WINDOW_SECONDS = 0.5
 #: most we add after a reset, so waiters told the same reset do not all send at the same instant
 RESET_SPREAD_SECONDS = 0.25
 
@@ -50,7 +54,7 @@ class _Operation:
     limit: int | None = None  # the bucket's capacity (X-RateLimit-Limit)
     remaining: int | None = None  # what Sim said is left, less what we sent since
     reset_at: float | None = None  # epoch seconds of the next refill
-    window: float = 60.0  # seconds between refills, learned from successive resets
+    window: float | None = None  # seconds between refills, learned from successive resets
     blocked_until: float = 0.0  # epoch seconds; set by a 429's Retry-After
     in_flight: int = 0  # sent, not answered
 
@@ -83,6 +87,9 @@ class RequestBudget:
             now = self._clock()
             self._turn_windows(op, now)
             wait = max(0.0, op.blocked_until - now)
+            if op.remaining is None and op.in_flight > 0 and op.limit is None:
+                # nothing announced yet: let the first call's answer say what there is
+                return max(wait, PROBE_WAIT_SECONDS)
             if op.remaining is not None and op.remaining <= 0:
                 until = op.reset_at if op.reset_at is not None else now + 1.0
                 wait = max(wait, until - now + random.uniform(0, RESET_SPREAD_SECONDS))
@@ -92,13 +99,12 @@ class RequestBudget:
     def _turn_windows(op: _Operation, now: float) -> None:
         if op.reset_at is None or op.reset_at > now:
             return
-        windows = math.floor((now - op.reset_at) / op.window) + 1
-        op.reset_at += windows * op.window
-        if op.remaining is not None:
-            if op.limit:
-                op.remaining = min(op.limit, op.remaining + windows * ((op.limit + 1) // 2))
-            else:
-                op.remaining = None
+        windows = 1 if op.window is None else math.floor((now - op.reset_at) / op.window) + 1
+        op.reset_at = None if op.window is None else op.reset_at + windows * op.window
+        if op.remaining is not None and op.limit:
+            op.remaining = min(op.limit, op.remaining + windows * ((op.limit + 1) // 2))
+        else:
+            op.remaining = None
 
     def spend(self, operation: str | None) -> None:
         """Count a call being sent, before Sim's answer says what is left."""
@@ -124,7 +130,7 @@ class RequestBudget:
                     op.limit = info.limit
                 if info.reset_at is not None:
                     reset = info.reset_at.timestamp()
-                    if op.reset_at is not None and reset - op.reset_at > 1.0:
+                    if op.reset_at is not None and reset - op.reset_at > MIN_WINDOW_SECONDS:
                         op.window = reset - op.reset_at
                     op.reset_at = reset
                 if info.remaining is not None:

@@ -91,8 +91,23 @@ class SimJobSensor(BaseSensorOperator):
             raise
 
     def poke(self, context: Context) -> Any:
-        """One status read; done when the run is terminal (or paused, unless waiting on pauses)."""
-        run = self._read()
+        """One status read; done when the run is terminal (or paused, unless waiting on pauses).
+
+        A read Sim's rate limits would hold past the next poke is not made: the poke reports "not
+        done" and the next one tries again (Sim's budget refills meanwhile), so a 429 never fails
+        the sensor.
+        """
+        from airflow_provider_sim.exceptions import SimRateLimitError
+        from airflow_provider_sim.retry import deadline
+
+        try:
+            with deadline(time.time() + float(self.poke_interval), "the sensor's next poke"):
+                run = self._read()
+        except SimRateLimitError as err:
+            if not err.deadline_exceeded:
+                raise
+            self.log.info("Sim is rate-limiting run reads; trying again at the next poke: %s", err)
+            return False
         self.log.info("Sim run %s is %s", run.run_id, run.status.value)
         if not self._is_done(run):
             return False
@@ -102,8 +117,17 @@ class SimJobSensor(BaseSensorOperator):
         """Poke/reschedule as usual, or (deferrable) check once and then wait in the triggerer."""
         if not self.deferrable:
             return super().execute(context)
-        run = self._read()
-        if self._is_done(run):
+        from airflow_provider_sim.exceptions import SimRateLimitError
+        from airflow_provider_sim.retry import deadline
+
+        try:  # one look before deferring; if Sim's rate limits say wait, the trigger will look
+            with deadline(time.time() + float(self.poke_interval), "the look before deferring"):
+                run: SimRun | None = self._read()
+        except SimRateLimitError as err:
+            if not err.deadline_exceeded:
+                raise
+            run = None
+        if run is not None and self._is_done(run):
             return self._complete(context, run)
         from airflow_provider_sim.triggers.sim import SimRunTrigger
 
