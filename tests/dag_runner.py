@@ -695,6 +695,10 @@ def _serve(idle_log: str) -> None:
                 summary["dag_id"] = dag.dag_id
                 if note:
                     print(note)
+                # the emulator was reset for this test: forget what it announced before
+                from airflow_provider_sim.protocol.quota import forget_budgets
+
+                forget_budgets()
                 dr = dag.test()
                 summary = _summary(dag.dag_id, dr.run_id)
             except BaseException:
