@@ -14,8 +14,11 @@ Every worker thread has its own SimHook; the hook retries 429 answers honouring 
 Goal: wall <= 1.10 x ideal, no lost call (each returned a completed run), no duplicate run (the
 emulator's ``executions()`` holds exactly N distinct ids whose inputs match the N calls).
 
-``max_retries`` is raised for this run (hook argument): with W workers sharing the bucket a call
-can be refused far more often than the default 3 retries allow; that is configuration, not a bug.
+A 429 is retried until the call's deadline (never counted against ``max_retries``); outside a
+task that deadline is the hook's ``max_rate_limit_wait`` (default 90 s), raised here to the
+phase's time bound (hook argument) so a call queued behind the whole burst is not cut short.
+Calls are also held to the budget Sim announces (``X-RateLimit-Remaining``/``-Reset``); those
+holds are not 429s and are not among the recorded retry waits.
 
     python -m bench.rate_limited_fanout [--smoke] [-n N] [--workers W]
 """
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     with _common.emulator() as emu:
         for shape in shapes:
             waits.clear()
-            _measure(result, emu, shape, n, workers, waits, retry_mod.MAX_SERVER_WAIT_SECONDS)
+            _measure(result, emu, shape, n, workers, waits)
     _common.finish(result, args.out, started)
     return 0
 
@@ -114,7 +117,7 @@ def _fan_out(emu: Any, shape: Shape, n: int, workers: int) -> dict[str, Any]:
     bound = max(ideal * 2, 10.0)
 
     def worker() -> None:
-        hook = SimHook(_common.CONN_ID, max_retries=1000, retry_max_delay=30.0)
+        hook = SimHook(_common.CONN_ID, retry_max_delay=30.0, max_rate_limit_wait=bound)
         while time.monotonic() < deadline:
             try:
                 i = work.get_nowait()
@@ -170,7 +173,6 @@ def _measure(
     n: int,
     workers: int,
     waits: list[tuple[float | None, float, str]],
-    max_server_wait: float,
 ) -> None:
     out = _fan_out(emu, shape, n, workers)
     ideal, wall = out["ideal"], out["wall"]
@@ -220,7 +222,7 @@ def _measure(
         duplicates == 0 and len(distinct) == len(completed) and mismatched == 0,
     )
     hinted = [w for w in waits if w[0] is not None]
-    honoured = sum(1 for hint, wait, _ in hinted if wait >= min(hint, max_server_wait) - 1e-6)
+    honoured = sum(1 for hint, wait, _ in hinted if wait >= hint - 1e-6)
     kinds = Counter(k for _, _, k in waits)
     hints = Counter(h for h, _, _ in waits)
     total_wait = sum(w for _, w, _ in waits)

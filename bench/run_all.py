@@ -25,6 +25,7 @@ BENCHMARKS = [
     ("rate_limited_fanout", 220),
     ("import_cost", 180),
     ("completion_latency", 60),
+    ("quota_waits", 900),
 ]
 
 

@@ -43,7 +43,7 @@ def _assert_reported(result: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["hook_overhead", "deferred_waits", "rate_limited_fanout", "completion_latency"]
+    "name", ["hook_overhead", "deferred_waits", "rate_limited_fanout", "completion_latency", "quota_waits"]
 )
 def test_benchmark_smoke(name: str, tmp_path: Path) -> None:
     _assert_reported(_run(name, tmp_path))
