@@ -32,6 +32,7 @@ Use it as a context manager (or through the ``airflow_cluster`` fixture of ``tes
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import importlib.util
@@ -59,9 +60,8 @@ from airflow_provider_sim.version_compat import AIRFLOW_V_3_3_PLUS, AIRFLOW_VERS
 from tests.dag_runner import TaskResult, sim_connection
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-#: DAG run and task instance states after which nothing more happens on its own
+#: DAG run states after which nothing more happens on its own
 RUN_END_STATES = frozenset({"success", "failed"})
-TASK_END_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 #: where Debian's ``postgresql`` package puts its binaries (``/usr/lib/postgresql/<major>/bin``)
 DEBIAN_POSTGRES_GLOB = "/usr/lib/postgresql/*/bin"
 #: the parallelism PostgreSQL gets when none is asked for; SQLite gets :data:`SQLITE_PARALLELISM`
@@ -491,6 +491,7 @@ class AirflowCluster:
         :raises ClusterError: a step failed or timed out (with the log tails).
         """
         timeout = self.settings.start_timeout
+        atexit.register(self.stop)  # should the interpreter exit without leaving the ``with``
         self.dags_folder.mkdir(parents=True, exist_ok=True)
         self.components_dir.mkdir(parents=True, exist_ok=True)
         self.database = self._choose_database()
@@ -527,6 +528,7 @@ class AirflowCluster:
         if self._stopped:
             return
         self._stopped = True
+        atexit.unregister(self.stop)
         order = {"triggerer": 0, "scheduler": 1, "dag-processor": 2, "api-server": 3}
         for component in sorted(self.components, key=lambda c: order.get(c.name.split("-#")[0], 9)):
             component.stop()
@@ -767,6 +769,8 @@ class AirflowCluster:
     # -- DAGs ----------------------------------------------------------------------------------------
     def add_dag(self, dag_id: str, source: str, *, timeout: float = 120.0) -> Path:
         """Write ``source`` as ``<dags folder>/<dag_id>.py`` and wait until the API knows ``dag_id``.
+
+        Airflow's safe mode parses only files that mention both "airflow" and "dag".
 
         :raises ClusterError: the file has an import error (its traceback is in the message), or the
             DAG did not appear within ``timeout`` seconds.
