@@ -66,10 +66,14 @@ def test_v2_async_uses_its_own_bucket(emulator: EmulatorHandle) -> None:
 def test_buckets_refill_at_the_end_of_the_window(emulator: EmulatorHandle) -> None:
     emulator.control.settings(rate_limit_sync=1, rate_limit_burst=1, rate_limit_window_seconds=0.3)
     assert v2_execute(emulator).status_code == 200
-    refused = v2_execute(emulator)
+    # on a busy machine a window may end between two calls: call until the bucket is seen empty
+    for _ in range(50):
+        refused = v2_execute(emulator)
+        if refused.status_code == 429:
+            break
     assert refused.status_code == 429
     assert refused.headers["retry-after"] == "1"  # whole seconds, at least 1, as Sim rounds it
-    time.sleep(0.35)
+    time.sleep(0.35)  # more than a window: at least one refill has come
     assert v2_execute(emulator).status_code == 200
 
 
