@@ -169,8 +169,9 @@ class WaitForSim(wait_base):
         return backoff * random.uniform(1 - s.jitter, 1 + s.jitter)
 
 
-def _advice(error: SimRateLimitError, deadline: Deadline) -> str:
-    if error.is_concurrency_limit:
+def rate_limit_advice(*, concurrency: bool, hook_bound: bool) -> str:
+    """What to change when Sim's limits hold a task past its deadline."""
+    if concurrency:
         fix = (
             "the account has as many runs in flight as its Sim plan admits: run fewer at once (an "
             "Airflow pool or max_active_tis_per_dag sized to the plan's cap)"
@@ -180,12 +181,14 @@ def _advice(error: SimRateLimitError, deadline: Deadline) -> str:
             "make fewer calls (a longer poll_interval, fewer concurrent tasks: a pool or "
             "max_active_tis_per_dag)"
         )
-    more_time = (
-        "raise the connection extra max_rate_limit_wait"
-        if deadline.source.startswith("the hook's bound")
-        else "give the task more time"
-    )
+    more_time = "raise the connection extra max_rate_limit_wait" if hook_bound else "give the task more time"
     return f"{fix}, {more_time}, or move to a Sim plan with a higher quota"
+
+
+def _advice(error: SimRateLimitError, deadline: Deadline) -> str:
+    return rate_limit_advice(
+        concurrency=error.is_concurrency_limit, hook_bound=deadline.source.startswith("the hook's bound")
+    )
 
 
 def past_deadline(error: SimRateLimitError, wait: float, deadline: Deadline) -> SimRateLimitError:

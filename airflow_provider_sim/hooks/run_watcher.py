@@ -15,9 +15,12 @@ that must survive a restart: a restarted triggerer registers the runs again from
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import hashlib
 import logging
+import os
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -30,8 +33,9 @@ from airflow_provider_sim.protocol import flows
 from airflow_provider_sim.protocol.build import build_list_runs
 from airflow_provider_sim.protocol.models import ApiVersion, RunStatus, SimRun
 from airflow_provider_sim.protocol.parse import parse_run_list
+from airflow_provider_sim.protocol.quota import budget_for
 from airflow_provider_sim.protocol.watch import Waiter, WatchBook, WatchedRun
-from airflow_provider_sim.retry import Deadline
+from airflow_provider_sim.retry import Deadline, rate_limit_advice
 
 log = logging.getLogger(__name__)
 #: the watcher's own calls serve many waiters, each with its own deadline: they wait their turn
@@ -96,7 +100,7 @@ class RunWatcher:
             raise SimWaitTimeoutError(
                 f"Sim run {run_id} of workflow {workflow_id!r}: {deadline.source} has passed"
             )
-        waiter = Waiter(return_on_pause, poll_interval, max_poll_interval)
+        waiter = Waiter(return_on_pause, poll_interval, max_poll_interval, on_status)
         result: asyncio.Future[SimRun] = asyncio.get_running_loop().create_future()
         watched = self.book.add(workflow_id, run_id, job_id, waiter, self._now())
         self._results[waiter] = result
@@ -107,14 +111,29 @@ class RunWatcher:
         except TimeoutError:
             raise SimWaitTimeoutError(
                 f"Sim run {run_id} of workflow {workflow_id!r} is still "
-                f"{(watched.status or RunStatus.UNKNOWN).value} at {deadline.source}"
+                f"{(watched.status or RunStatus.UNKNOWN).value} at {deadline.source}{self._held_by_sim()}"
             ) from None
         finally:
             self._results.pop(waiter, None)
             self.book.discard(watched, waiter)
-        if on_status is not None:
-            on_status(run)
+            if not self.book and self._task is not None:
+                # nobody waits any more: stop, even amid a long wait for Sim's budget
+                self._task.cancel()
+                self._task = None
         return run
+
+    def _held_by_sim(self) -> str:
+        """Why the watcher had not looked lately, if Sim's rate limits were holding it."""
+        budget = budget_for(self.settings.base_url, self.settings.api_key)
+        held = {op: budget.holdup(op) for op in ("workflows.runs.list", "workflows.runs.read")}
+        operation, (seconds, hint) = max(held.items(), key=lambda item: item[1][0])
+        if seconds <= 0:
+            return ""
+        asked = f" (Retry-After {hint:.0f} s)" if hint is not None else ""
+        return (
+            f"; Sim's rate limit on {operation} holds the next call for {seconds:.0f} s more{asked}: "
+            + rate_limit_advice(concurrency=False, hook_bound=False)
+        )
 
     def _ensure_running(self) -> None:
         self._wake.set()
@@ -239,3 +258,67 @@ class RunWatcher:
             result.set_exception(outcome)
         else:
             result.set_result(outcome)
+
+
+class _LoopThread:
+    """A daemon thread running an event loop: where the sync hook's waits share a watcher."""
+
+    _lock = threading.Lock()
+    _current: _LoopThread | None = None
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="sim-run-watcher", daemon=True)
+        self.thread.start()
+
+    @classmethod
+    def get(cls) -> _LoopThread:
+        """This process's loop thread (a forked child starts its own)."""
+        with cls._lock:
+            current = cls._current
+            if current is None or current.pid != os.getpid() or not current.thread.is_alive():
+                current = cls._current = cls()
+            return current
+
+
+def wait_in_process(
+    settings: SimSettings,
+    workflow_id: str,
+    run_id: str,
+    *,
+    deadline: Deadline,
+    job_id: str | None = None,
+    poll_interval: float = 5.0,
+    max_poll_interval: float | None = None,
+    return_on_pause: bool = True,
+    on_status: Callable[[SimRun], None] | None = None,
+) -> SimRun:
+    """The sync hook's wait: through the process's shared watcher for the account, which runs on a
+    daemon thread's event loop, so every wait in one worker process shares its list calls and budget.
+
+    :raises SimWaitTimeoutError: the deadline passed first (the run goes on).
+    """
+
+    async def waiting() -> SimRun:
+        return await RunWatcher.for_settings(settings).wait(
+            workflow_id,
+            run_id,
+            job_id=job_id,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            return_on_pause=return_on_pause,
+            deadline=deadline,
+            on_status=on_status,
+        )
+
+    future = asyncio.run_coroutine_threadsafe(waiting(), _LoopThread.get().loop)
+    try:
+        while True:
+            try:  # wake now and then, so a signal (task timeout, SIGTERM) is handled promptly
+                return future.result(timeout=1.0)
+            except concurrent.futures.TimeoutError:
+                continue
+    except BaseException:
+        future.cancel()  # the wait leaves the watcher
+        raise

@@ -343,7 +343,9 @@ class SimHook(SimBaseHook):
     ) -> SimRun:
         """Poll until the run is terminal (or paused, with ``return_on_pause``); see :meth:`get_run`.
 
-        Reads are paced to Sim's announced budget and read a long run less often
+        The wait goes through the process's shared run watcher (one list call per look covers
+        every run this process waits for on the account). Calls are paced to Sim's announced
+        budget and a long run is looked at less often
         (:func:`~airflow_provider_sim.protocol.quota.poll_delay`); a 429 moves the next read, it is
         not a failure. The wait ends at ``timeout`` or the task's deadline
         (:func:`~airflow_provider_sim.retry.deadline`), whichever comes first; without either it
@@ -352,21 +354,22 @@ class SimHook(SimBaseHook):
         :param max_poll_interval: the longest pause between two reads of a long run (default 60 s).
         :raises SimWaitTimeoutError: still running at the deadline (the run goes on).
         """
-        limit = wait_deadline(timeout)
-        flow = flows.wait_for_run(
-            self.settings.api_version,
+        from airflow_provider_sim.hooks.run_watcher import wait_in_process
+
+        started = time.monotonic()
+        return wait_in_process(
+            self.settings,
             workflow_id,
             run_id,
+            deadline=wait_deadline(timeout),
             job_id=job_id,
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
-            timeout=None if limit.at is None else limit.left(),
             return_on_pause=return_on_pause,
-            on_status=lambda run, elapsed: self.log.info(
-                "Sim run %s is %s after %.1f s", run.run_id, run.status.value, elapsed
+            on_status=lambda run: self.log.info(
+                "Sim run %s is %s after %.1f s", run.run_id, run.status.value, time.monotonic() - started
             ),
         )
-        return self._drive(flow, deadline=limit)
 
     def cancel_run(self, workflow_id: str, run_id: str) -> CancelResult:
         """Cancel a run; a run that already finished is reported (``cancelled=False``), not raised."""

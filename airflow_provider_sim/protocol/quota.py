@@ -56,6 +56,7 @@ class _Operation:
     reset_at: float | None = None  # epoch seconds of the next refill
     window: float | None = None  # seconds between refills, learned from successive resets
     blocked_until: float = 0.0  # epoch seconds; set by a 429's Retry-After
+    hint: float | None = None  # the last 429's Retry-After, in seconds
     in_flight: int = 0  # sent, not answered
 
 
@@ -139,12 +140,26 @@ class RequestBudget:
                 # Retry-After says when this operation may go again; a 429 for runs in flight
                 # carries it with the headers of an execute bucket that still has tokens
                 hint = info.retry_after if info is not None else None
+                op.hint = hint
                 if hint is not None:
                     op.blocked_until = max(op.blocked_until, now + hint)
                 elif op.reset_at is not None and op.reset_at > now:
                     op.remaining = 0
                 else:
                     op.blocked_until = max(op.blocked_until, now + 1.0)
+
+    def holdup(self, operation: str) -> tuple[float, float | None]:
+        """Seconds a call of ``operation`` is held by Sim's limits from now (0 when it may go), and
+        the last 429's ``Retry-After`` for it."""
+        with self._lock:
+            op = self._ops.get(operation)
+            if op is None:
+                return 0.0, None
+            now = self._clock()
+            until = op.blocked_until
+            if op.remaining is not None and op.remaining <= 0 and op.reset_at is not None:
+                until = max(until, op.reset_at)
+            return max(0.0, until - now), op.hint
 
     def remaining(self, operation: str) -> int | None:
         """Tokens Sim last said ``operation`` has left (less what was sent since), if known."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -33,11 +33,13 @@ class Waiter:
     """One wait for one run (a trigger, or a wait in a worker); it ends with exactly one result.
 
     :param return_on_pause: a pause ends this wait (else only a terminal state does).
+    :param on_status: called with what Sim said of the run whenever its status changes.
     """
 
     return_on_pause: bool
     poll_interval: float
     max_poll_interval: float | None = None
+    on_status: Callable[[SimRun], None] | None = None
 
 
 @dataclass(eq=False)
@@ -143,7 +145,11 @@ class WatchBook:
         return ended
 
     def take_read(self, watched: WatchedRun, run: SimRun, now: float) -> None:
-        """Record what a list item or a read said of ``watched``."""
+        """Record what a list item or a read said of ``watched``; tell its waiters of a new status."""
+        if run.status is not watched.status:
+            for waiter in list(watched.waiters):
+                if waiter.on_status is not None:
+                    waiter.on_status(run)
         watched.status = run.status
         watched.last_look = now
         if run.started_at and watched.started_at is None:

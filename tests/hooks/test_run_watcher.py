@@ -7,6 +7,7 @@ below is bounded and asserts end states only.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -242,7 +243,7 @@ def test_sync_wait_ends_at_its_deadline_when_sim_says_wait_an_hour(
     hook = SimHook(sim_conn())
     held(hook, "hold", ["sync-2"])
     emulator.control.add_fault(
-        "/api/v2/workflows/hold/runs/sync-2",
+        "/api/v2/workflows/hold/runs*",
         status=429,
         times=10,
         headers={"Retry-After": "3600"},
@@ -253,3 +254,25 @@ def test_sync_wait_ends_at_its_deadline_when_sim_says_wait_an_hour(
         hook.wait_for_run("hold", "sync-2", poll_interval=0.1, timeout=2)
     assert 1.5 <= time.monotonic() - started < 60
     assert "3600 s" in str(caught.value) and "rate limit" in str(caught.value)
+
+
+def test_sync_waits_in_one_process_share_one_watcher(emulator: EmulatorHandle, sim_conn: ConnFactory) -> None:
+    hook = SimHook(sim_conn())
+    runs = [f"threaded-{n}" for n in range(10)]
+    held(hook, "hold", runs)
+    with concurrent.futures.ThreadPoolExecutor(len(runs)) as pool:
+        waits = [
+            pool.submit(SimHook(sim_conn()).wait_for_run, "hold", r, poll_interval=0.3, timeout=120)
+            for r in runs
+        ]
+        deadline = time.monotonic() + 60
+        while not api_calls(emulator.control, "/hold/runs"):  # the watcher has looked once
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        emulator.control.release()
+        results = [wait.result(timeout=120) for wait in waits]
+    assert [(r.run_id, r.output) for r in results] == [(r, {"tag": r}) for r in runs]
+    reads = [c for c in api_calls(emulator.control) if "/hold/runs/" in c["path"]]
+    lists = api_calls(emulator.control, "/hold/runs")
+    assert len(runs) <= len(reads) <= 2 * len(runs)
+    assert len(lists) < len(reads) * 3  # ten waits looked at together, not one read each per poll

@@ -114,8 +114,15 @@ def watcher_of(conn_id: str, emulator: EmulatorHandle) -> RunWatcher:
 
 
 def finished(hook: SimHook, workflow_id: str, run_id: str) -> None:
-    """Wait (really, briefly) until the run is terminal or paused, so a trigger's first read sees that."""
-    hook.wait_for_run(workflow_id, run_id, poll_interval=0.02, timeout=10)
+    """Wait (really, briefly) until the run is terminal or paused, so a trigger's first read sees that.
+    Plain reads from this thread: the hook's own waits run on an event loop, whose sleeps tests patch."""
+    deadline = time.monotonic() + 30
+    while (
+        not (run := hook.get_run(workflow_id, run_id)).status.is_terminal
+        and run.status is not RunStatus.PAUSED
+    ):
+        assert time.monotonic() < deadline, f"run {run_id} never finished"
+        time.sleep(0.02)
 
 
 # -- serialisation -----------------------------------------------------------------------------------
@@ -320,7 +327,10 @@ async def test_legacy_v1_job(
     hook = SimHook("sim_v1")
     run = hook.execute_workflow("echo", {"v": 1}, async_execution=True)
     assert run.job_id
-    hook.wait_for_run("echo", run.run_id, job_id=run.job_id, poll_interval=0.02, timeout=10)
+    deadline = time.monotonic() + 30
+    while not hook.get_run("echo", run.run_id, job_id=run.job_id).status.is_terminal:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     event = await first_event(SimRunTrigger(sim_conn_id="sim_v1", job_id=run.job_id))
     assert (event["status"], event["output"], event["job_id"]) == ("completed", {"v": 1}, run.job_id)
 
