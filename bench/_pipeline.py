@@ -22,9 +22,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-#: headers that belong to one hop, not to the request or answer
+#: headers that belong to one hop, not to the request or answer (``Host`` is passed on: the emulator
+#: builds its ``statusUrl`` from it)
 _HOP_HEADERS = frozenset(
-    {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer"}
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer"}
 )
 #: route kinds of :func:`route_kind`, in report order
 ROUTES = ("execute", "runs.read", "runs.list", "workflow.read", "other")

@@ -26,6 +26,7 @@ BENCHMARKS = [
     ("import_cost", 180),
     ("completion_latency", 60),
     ("quota_waits", 900),
+    ("pipeline", 1500),
 ]
 
 

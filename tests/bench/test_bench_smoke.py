@@ -55,6 +55,15 @@ def test_import_cost_smoke(tmp_path: Path) -> None:
     _assert_reported(_run("import_cost", tmp_path))
 
 
+def test_pipeline_smoke(tmp_path: Path) -> None:
+    """Without ``--cluster`` the smoke starts no Airflow: it says so, checks its proxy, reports floors."""
+    result = _run("pipeline", tmp_path)
+    _assert_reported(result)
+    assert result["skipped"], result
+    proxy = next(row for row in result["rows"] if "proxy" in row["measure"])
+    assert proxy["met"] is True, proxy
+
+
 def test_results_markdown_from_smoke(tmp_path: Path) -> None:
     from bench import run_all
 
