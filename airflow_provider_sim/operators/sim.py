@@ -30,6 +30,10 @@ if TYPE_CHECKING:  # the hook (requests, tenacity, sseclient) and the trigger (A
     from airflow_provider_sim.hooks.sim import SimHook
 
 
+#: how long the best-effort cancel of a run may wait for Sim (rate limits included) as a task ends
+CANCEL_SECONDS = 30.0
+
+
 class SimExecuteWorkflowOperator(BaseOperator):
     """Run a deployed Sim workflow and return its output (XCom ``return_value``).
 
@@ -242,8 +246,11 @@ class SimExecuteWorkflowOperator(BaseOperator):
         run = self._run
         if run is None or run.status.is_terminal:
             return
-        try:
-            result = self.hook.cancel_run(run.workflow_id, run.run_id)
+        from airflow_provider_sim.retry import deadline
+
+        try:  # clean-up after the task's own deadline: it gets a bound of its own
+            with deadline(time.time() + CANCEL_SECONDS, "the cancel as the task ends"):
+                result = self.hook.cancel_run(run.workflow_id, run.run_id)
             self.log.info("Cancelled Sim run %s (%s): %s", run.run_id, why, result.reason or "cancelled")
         except Exception as err:  # best effort: the task is ending either way
             self.log.warning("Could not cancel Sim run %s (%s): %s", run.run_id, why, err)

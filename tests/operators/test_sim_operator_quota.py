@@ -40,8 +40,8 @@ def test_polled_wait_rides_out_429s_beyond_max_retries(run_dag: RunDag, emulator
 def test_a_read_held_past_the_operators_timeout_ends_at_the_timeout_naming_the_limit(
     run_dag: RunDag, emulator: EmulatorHandle
 ) -> None:
-    emulator.control.add_fault(
-        "/api/v2/workflows/hold/runs/af-*-try1",
+    emulator.control.add_fault(  # the watcher's list of the workflow's runs
+        "/api/v2/workflows/hold/runs",
         status=429,
         times=50,
         headers={"Retry-After": "3600"},
