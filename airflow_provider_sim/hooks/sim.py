@@ -409,7 +409,8 @@ class SimHook(SimBaseHook):
         try:
             base_url = self.settings.base_url
             no_retry = RetrySettings(max_retries=0)  # the Test button wants an answer, not a backoff
-            limits = self._drive(flows.single(build_usage_limits(), parse_usage_limits), no_retry)
+            at_once = Deadline(time.time() + 5, "the Test button")
+            limits = self._drive(flows.single(build_usage_limits(), parse_usage_limits), no_retry, at_once)
         except SimConfigurationError as err:
             return False, str(err)
         except SimAuthError as err:
