@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from airflow_provider_sim.emulator.control import EmulatorHandle
 from airflow_provider_sim.hooks.sim import SimHook
 from tests.dag_runner import RunDag, RunHandle, wait_until
@@ -100,8 +102,9 @@ def test_an_execute_past_the_in_flight_cap_waits_for_its_turn_and_says_so_once(
     assert "no more runs in flight for this account" in result.log
 
 
+@pytest.mark.parametrize("mode", ["poke", "reschedule"])
 def test_sensor_pokes_through_a_rate_limit_longer_than_its_poke_interval(
-    run_dag: RunDag, emulator: EmulatorHandle, sim_hook: SimHook
+    run_dag: RunDag, emulator: EmulatorHandle, sim_hook: SimHook, mode: str
 ) -> None:
     sim_hook.execute_workflow("echo", {"seen": 1}, run_id="sensed-429", async_execution=True)
     emulator.control.add_fault(
@@ -112,7 +115,8 @@ def test_sensor_pokes_through_a_rate_limit_longer_than_its_poke_interval(
         body=RATE_LIMITED,
     )
     result = run_dag(
-        'SimJobSensor(task_id="sense", workflow_id="echo", run_id="sensed-429", poke_interval=1, timeout=120)'
+        'SimJobSensor(task_id="sense", workflow_id="echo", run_id="sensed-429", poke_interval=1, '
+        f'timeout=120, mode="{mode}")'
     )
     ti = result.task("sense")
     assert (ti.state, ti.return_value) == ("success", {"seen": 1}), result.tail()
