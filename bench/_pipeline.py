@@ -225,3 +225,64 @@ def admission_waits(answers: Iterable[Answer], started: dict[str, float]) -> lis
         if answer.run_id and route_kind(answer.method, answer.path) == "execute":
             first.setdefault(answer.run_id, answer.at)
     return [max(0.0, started[rid] - at) for rid, at in first.items() if rid in started]
+
+
+def budget_spent_intervals(answers: Iterable[Answer]) -> list[tuple[float, float]]:
+    """When the execute budget was known spent: from a rate 429 on execute to the next admission
+    (a 2xx execute answer), merged; an interval still open at the end closes at the last answer."""
+    spans: list[tuple[float, float]] = []
+    opened: float | None = None
+    last = 0.0
+    for answer in answers:
+        if route_kind(answer.method, answer.path) != "execute":
+            continue
+        last = answer.at
+        if answer.limit == "rate" and opened is None:
+            opened = answer.at
+        elif 200 <= answer.status < 300 and opened is not None:
+            spans.append((opened, answer.at))
+            opened = None
+    if opened is not None:
+        spans.append((opened, last))
+    return spans
+
+
+def cap_use(
+    executions: Iterable[dict[str, Any]], cap: int, spent: list[tuple[float, float]]
+) -> dict[str, float]:
+    """How much of the in-flight cap went unused between the first and the last admission.
+
+    ``unused_cap_s``: the integral of ``cap - runs in flight`` over that span (run-seconds the plan
+    would have admitted); ``unused_while_spent_s``: the part of it inside ``spent`` intervals
+    (:func:`budget_spent_intervals`); ``mean_in_flight``: the mean number of runs in flight over it.
+    """
+    events: list[tuple[float, int]] = []
+    starts: list[float] = []
+    for run in executions:
+        start, end = epoch(run.get("startedAt")), epoch(run.get("endedAt"))
+        if start is None:
+            continue
+        starts.append(start)
+        events += [(start, 1), (end if end is not None else math.inf, -1)]
+    if not starts:
+        return {"span_s": 0.0, "unused_cap_s": 0.0, "unused_while_spent_s": 0.0, "mean_in_flight": 0.0}
+    lo, hi = min(starts), max(starts)
+    events.sort()
+    unused = while_spent = busy = 0.0
+    current = 0
+    for (at, step), (following, _) in zip(events, [*events[1:], (math.inf, 0)], strict=True):
+        current += step
+        a, b = max(at, lo), min(following, hi)
+        if b <= a:
+            continue
+        free = max(0, cap - current)
+        unused += free * (b - a)
+        busy += current * (b - a)
+        while_spent += free * sum(max(0.0, min(b, s1) - max(a, s0)) for s0, s1 in spent)
+    span = hi - lo
+    return {
+        "span_s": span,
+        "unused_cap_s": unused,
+        "unused_while_spent_s": while_spent,
+        "mean_in_flight": busy / span if span > 0 else 0.0,
+    }

@@ -59,6 +59,8 @@ class Phase:
     where: dict[str, float] = field(default_factory=dict)
     cpu_busy: float = 0.0
     loadavg: list[float] = field(default_factory=list)
+    #: ``runs``: ``[startedAt, endedAt, input i]``; ``execute``: ``[at, status, 429 kind]`` (epoch s)
+    timeline: dict[str, list[list[Any]]] = field(default_factory=dict)
 
     def raw(self) -> dict[str, Any]:
         """The phase as JSON-ready numbers."""
@@ -189,7 +191,20 @@ def _where(
     waits = _pipeline.admission_waits(answers, started)
     first = min(started.values(), default=t_trigger)
     last_end = max(ends.values(), default=t_trigger)
-    phase.where = {
+    if phase.cap is not None:
+        spent = _pipeline.budget_spent_intervals(answers)
+        phase.where.update(_pipeline.cap_use(executions, phase.cap, spent))
+        phase.where["budget_spent_s"] = sum(b - a for a, b in spent)
+    phase.timeline = {
+        "runs": [
+            [started.get(str(e["id"])), _pipeline.epoch(e.get("endedAt")), _input_index(e)]
+            for e in executions
+        ],
+        "execute": [
+            [a.at, a.status, a.limit] for a in answers if _pipeline.route_kind(a.method, a.path) == "execute"
+        ],
+    }
+    phase.where |= {
         "first_admission_s": first - t_trigger,
         "admission_span_s": max(started.values(), default=first) - first,
         "last_end_s": last_end - t_trigger,

@@ -68,7 +68,8 @@ def _report_plan(result: _common.Result, p: Phase, baseline: Phase | None) -> No
     result.add(
         f"{head}: most runs in flight at one instant (emulator startedAt/endedAt)",
         "-",
-        f"{p.peak_in_flight}",
+        f"{p.peak_in_flight} (mean {p.where.get('mean_in_flight', 0.0):.1f} between the first and the "
+        "last admission)",
         None,
         f"<= {cap} (the plan's cap)",
         cap is not None and p.peak_in_flight <= cap,
@@ -127,6 +128,14 @@ def _note(p: Phase) -> str:
     """Where one phase's wall time went."""
     w = p.where
     per_route = ", ".join(f"{route} {c['requests']}" for route, c in p.limits.items())
+    cap = (
+        f"; runs in flight {w['mean_in_flight']:.1f} on average of the cap {p.cap} between the first and "
+        f"the last admission ({w['span_s']:.0f} s): {w['unused_cap_s']:.0f} run-s of the cap unused, "
+        f"{w['unused_while_spent_s']:.0f} of them while the execute budget was spent (a rate 429 on "
+        f"execute until the next admission: {w['budget_spent_s']:.0f} s in all)"
+        if p.cap is not None and "span_s" in w
+        else ""
+    )
     return (
         f"{p.spec.label}: wall {p.wall:.1f} s raw; first run admitted {w['first_admission_s']:.1f} s after "
         f"the trigger; admissions spread over {w['admission_span_s']:.1f} s; last run ended "
@@ -136,7 +145,7 @@ def _note(p: Phase) -> str:
         f"({w['slot_wait_share'] * 100:.0f} % of {p.parallelism} slots x wall; median wait "
         f"{w['admission_wait_median_s']:.1f} s, max {w['admission_wait_max_s']:.1f} s); machine CPU busy "
         f"{p.cpu_busy * 100:.0f} %, load average at the end {p.loadavg}; requests {p.requests} "
-        f"(per route {per_route})"
+        f"(per route {per_route}){cap}"
     )
 
 
@@ -160,9 +169,28 @@ def _diagnosis(p: Phase, baseline: Phase | None) -> str | None:
             f"{baseline.wall:.0f} s of Airflow); the wall is {p.wall / max(floor, baseline.wall):.2f} x "
             "max(floor, Airflow overhead)"
         )
-    if p.rate_429s:
-        parts.append(f"{p.rate_429s} rate-limit 429s ({p.limits})")
+    execute = p.limits.get("execute")
+    if execute and p.spec.plan is not None and execute["concurrency"]:
+        from airflow_provider_sim.emulator.config import PLANS
+
+        rate, window = PLANS[p.spec.plan].api, WINDOW_S / k
+        budget = 2 * rate + rate * int(p.wall // window)
+        spent = execute["requests"] - execute["rate"]
+        parts.append(
+            f"Sim charges every execute to the workflows.execute budget ({rate} a window, {2 * rate} at "
+            f"first), refused ones too: {execute['requests']} execute calls = {n_admitted(p)} admitted + "
+            f"{execute['concurrency']} refused for the cap + {execute['rate']} refused for the rate; "
+            f"{spent} tokens spent of the {budget} the wall's {int(p.wall // window)} windows hold, "
+            f"{execute['concurrency']} of them by waits for a turn; once spent, admissions wait for the "
+            f"next refill while runs end: {p.where.get('unused_while_spent_s', 0):.0f} of the "
+            f"{p.where.get('unused_cap_s', 0):.0f} run-s of unused cap fell in such spells"
+        )
     return "; ".join(parts)
+
+
+def n_admitted(p: Phase) -> int:
+    """Executes answered 2xx (admitted runs) in the phase."""
+    return sum(1 for _at, status, _limit in p.timeline.get("execute", []) if 200 <= int(status) < 300)
 
 
 def _smoke_without_cluster(result: _common.Result, n: int, k: float) -> None:
