@@ -27,6 +27,7 @@ from tests.dag_runner import (
     act_on_each,
     of_task,
     wait_for_executions,
+    wait_until,
 )
 
 WORKSPACE = "emulator-workspace"  # the emulator's workspace id, part of every run link
@@ -104,9 +105,18 @@ def test_sync_mode_returns_the_output(run_dag: RunDag, emulator: EmulatorHandle)
 
 
 def test_poll_in_worker(run_dag: RunDag, emulator: EmulatorHandle) -> None:
+    def release_once_seen_running(_handle: RunHandle) -> None:  # held open: no race with the worker
+        listed = "/api/v2/workflows/hold/runs"
+        wait_until(
+            lambda: any(r["path"] == listed for r in emulator.control.requests_received()),
+            what="the worker looked at its run",
+        )
+        emulator.control.release()
+
     result = run_dag(
-        'SimExecuteWorkflowOperator(task_id="poll", workflow_id="sleep", input={"seconds": 1}, '
-        "poll_interval=0.2)"
+        'SimExecuteWorkflowOperator(task_id="poll", workflow_id="hold", input={"seconds": 1}, '
+        "poll_interval=0.2)",
+        during=release_once_seen_running,
     )
     ti = result.task("poll")
     assert (ti.state, ti.try_number) == ("success", 1), result.tail()
