@@ -108,7 +108,9 @@ def test_poll_in_worker(run_dag: RunDag, emulator: EmulatorHandle) -> None:
     def release_once_seen_running(_handle: RunHandle) -> None:  # held open: no race with the worker
         listed = "/api/v2/workflows/hold/runs"
         wait_until(
-            lambda: any(r["path"] == listed for r in emulator.control.requests_received()),
+            lambda: any(
+                r["path"] == listed and r["status"] == 200 for r in emulator.control.requests_received()
+            ),
             what="the worker looked at its run",
         )
         emulator.control.release()

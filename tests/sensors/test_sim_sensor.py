@@ -69,7 +69,8 @@ def test_waits_for_the_run_and_returns_its_output(
     looks_needed = {"poke": 2, "reschedule": 1}.get(mode)
 
     def seen_running() -> bool:
-        paths = [r["path"] for r in emulator.control.requests_received() if r["method"] == "GET"]
+        # answered, not just received: a release between the two would make the look see it done
+        paths = [r["path"] for r in emulator.control.requests_received() if r["status"] == 200]
         if looks_needed is None:
             return "/api/v2/workflows/hold/runs" in paths
         return paths.count(reads) >= looks_needed
