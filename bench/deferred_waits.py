@@ -280,7 +280,12 @@ def main(argv: list[str] | None = None) -> int:
         lists = sum(1 for r in served if str(r.get("path", "")).rstrip("/").endswith("/runs"))
         polls = len(served)
         running = sum(1 for e in emu.control.executions() if e.get("status") in ("running", "queued"))
-        prof = _run_child("profile", min(n, 200), 1.0, 0.2 if args.smoke else 1.0, emu.base_url, run_ids)
+        # fresh runs for the profile: the watcher looks at a run every poll interval only while it is
+        # young (< 10 intervals), then every tenth of its age; the trigger phase's runs are past that
+        emu.control.reset()  # cancels all the sleep runs
+        prof_poll = 0.2 if args.smoke else 1.0
+        prof_ids = _start_runs(min(n, 200), 600.0)
+        prof = _run_child("profile", len(prof_ids), 1.0, prof_poll, emu.base_url, prof_ids)
         emu.control.reset()  # cancels all the sleep runs
         after = len(emu.control.executions())
 
