@@ -10,6 +10,7 @@ bodies.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import threading
 import time
@@ -247,42 +248,67 @@ def budget_spent_intervals(answers: Iterable[Answer]) -> list[tuple[float, float
     return spans
 
 
-def cap_use(
-    executions: Iterable[dict[str, Any]], cap: int, spent: list[tuple[float, float]]
-) -> dict[str, float]:
-    """How much of the in-flight cap went unused between the first and the last admission.
+def asking_intervals(answers: Iterable[Answer], retry_s: float) -> list[tuple[float, float]]:
+    """When some task was waiting for its turn: ``retry_s`` after each concurrency 429 on execute
+    (a waiting task asks again within that: the whole-second Retry-After plus its jitter)."""
+    return [
+        (a.at, a.at + retry_s)
+        for a in answers
+        if a.limit == "concurrency" and route_kind(a.method, a.path) == "execute"
+    ]
 
-    ``unused_cap_s``: the integral of ``cap - runs in flight`` over that span (run-seconds the plan
-    would have admitted); ``unused_while_spent_s``: the part of it inside ``spent`` intervals
-    (:func:`budget_spent_intervals`); ``mean_in_flight``: the mean number of runs in flight over it.
+
+def _inside(at: float, spans: list[tuple[float, float]]) -> bool:
+    return any(a <= at < b for a, b in spans)
+
+
+def cap_use(
+    executions: Iterable[dict[str, Any]],
+    cap: int,
+    spent: list[tuple[float, float]],
+    asking: list[tuple[float, float]],
+) -> dict[str, float]:
+    """How much of the in-flight cap went unused between the first and the last admission, and why.
+
+    ``unused_cap_s`` is the integral of ``cap - runs in flight`` over that span (run-seconds the plan
+    would have admitted), split by what held at the instant: ``unused_while_spent_s`` the execute
+    budget was spent (:func:`budget_spent_intervals`); else ``unused_while_asking_s`` a task was
+    waiting for its turn and had not asked again yet (:func:`asking_intervals`: the retry's
+    granularity); else ``unused_none_asking_s`` no task was asking (Airflow had no execute under way).
+    ``mean_in_flight``: the mean number of runs in flight over the span.
     """
-    events: list[tuple[float, int]] = []
-    starts: list[float] = []
+    runs: list[tuple[float, float]] = []
     for run in executions:
         start, end = epoch(run.get("startedAt")), epoch(run.get("endedAt"))
-        if start is None:
-            continue
-        starts.append(start)
-        events += [(start, 1), (end if end is not None else math.inf, -1)]
-    if not starts:
-        return {"span_s": 0.0, "unused_cap_s": 0.0, "unused_while_spent_s": 0.0, "mean_in_flight": 0.0}
-    lo, hi = min(starts), max(starts)
-    events.sort()
-    unused = while_spent = busy = 0.0
-    current = 0
-    for (at, step), (following, _) in zip(events, [*events[1:], (math.inf, 0)], strict=True):
-        current += step
-        a, b = max(at, lo), min(following, hi)
-        if b <= a:
-            continue
-        free = max(0, cap - current)
-        unused += free * (b - a)
+        if start is not None:
+            runs.append((start, end if end is not None else math.inf))
+    out = dict.fromkeys(
+        ("span_s", "unused_cap_s", "unused_while_spent_s", "unused_while_asking_s", "unused_none_asking_s"),
+        0.0,
+    )
+    out["mean_in_flight"] = 0.0
+    if not runs:
+        return out
+    lo, hi = min(r[0] for r in runs), max(r[0] for r in runs)
+    edges = {lo, hi}
+    for a, b in [*runs, *spent, *asking]:
+        edges.update(x for x in (a, b) if lo < x < hi)
+    points = sorted(edges)
+    busy = 0.0
+    for a, b in itertools.pairwise(points):
+        mid = (a + b) / 2  # nothing changes between two edges
+        current = sum(1 for start, end in runs if start <= mid < end)
         busy += current * (b - a)
-        while_spent += free * sum(max(0.0, min(b, s1) - max(a, s0)) for s0, s1 in spent)
-    span = hi - lo
-    return {
-        "span_s": span,
-        "unused_cap_s": unused,
-        "unused_while_spent_s": while_spent,
-        "mean_in_flight": busy / span if span > 0 else 0.0,
-    }
+        free = max(0, cap - current) * (b - a)
+        if not free:
+            continue
+        out["unused_cap_s"] += free
+        if _inside(mid, spent):
+            out["unused_while_spent_s"] += free
+        elif _inside(mid, asking):
+            out["unused_while_asking_s"] += free
+        else:
+            out["unused_none_asking_s"] += free
+    out["span_s"] = hi - lo
+    out["mean_in_flight"] = busy / (hi - lo) if hi > lo else 0.0
+    return out

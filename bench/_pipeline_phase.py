@@ -7,6 +7,7 @@ values from Airflow's REST API, stale-event races from the scheduler log, runs f
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -127,7 +128,7 @@ def run_phase(
     _tasks(phase, run, races, spec)
     _runs(phase, executions, spec)
     _answers(phase, answers)
-    _where(phase, executions, tis, answers, t_trigger, dag_end)
+    _where(phase, executions, tis, answers, t_trigger, dag_end, clock["retry_after"])
     return phase
 
 
@@ -174,6 +175,7 @@ def _where(
     answers: list[_pipeline.Answer],
     t_trigger: float,
     dag_end: float,
+    retry_after: float,
 ) -> None:
     """Where the wall time went: to the first admission, admissions, the tail; lags and slot waits."""
     started: dict[str, float] = {}
@@ -193,7 +195,10 @@ def _where(
     last_end = max(ends.values(), default=t_trigger)
     if phase.cap is not None:
         spent = _pipeline.budget_spent_intervals(answers)
-        phase.where.update(_pipeline.cap_use(executions, phase.cap, spent))
+        # a waiting task asks again after the whole-second Retry-After plus up to 25 % (at most 1 s)
+        hint = max(1.0, math.ceil(retry_after))
+        asking = _pipeline.asking_intervals(answers, hint + min(0.25 * hint, 1.0) + 0.1)
+        phase.where.update(_pipeline.cap_use(executions, phase.cap, spent, asking))
         phase.where["budget_spent_s"] = sum(b - a for a, b in spent)
     phase.timeline = {
         "runs": [

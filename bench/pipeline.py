@@ -130,9 +130,11 @@ def _note(p: Phase) -> str:
     per_route = ", ".join(f"{route} {c['requests']}" for route, c in p.limits.items())
     cap = (
         f"; runs in flight {w['mean_in_flight']:.1f} on average of the cap {p.cap} between the first and "
-        f"the last admission ({w['span_s']:.0f} s): {w['unused_cap_s']:.0f} run-s of the cap unused, "
-        f"{w['unused_while_spent_s']:.0f} of them while the execute budget was spent (a rate 429 on "
-        f"execute until the next admission: {w['budget_spent_s']:.0f} s in all)"
+        f"the last admission ({w['span_s']:.0f} s): {w['unused_cap_s']:.0f} run-s of the cap unused: "
+        f"{w['unused_while_spent_s']:.0f} while the execute budget was spent (a rate 429 on execute "
+        f"until the next admission: {w['budget_spent_s']:.0f} s in all), "
+        f"{w['unused_while_asking_s']:.0f} while a task waiting for its turn had not asked again yet, "
+        f"{w['unused_none_asking_s']:.0f} while no task was asking (Airflow had no execute under way)"
         if p.cap is not None and "span_s" in w
         else ""
     )
@@ -187,6 +189,16 @@ def _diagnosis(p: Phase, baseline: Phase | None) -> str | None:
             "an artefact of K: waits for a turn retry every Retry-After (5/K s) and the budget refills "
             "every 60/K s, so both scale alike (the whole-second header even makes them retry less "
             "often than a faithful 5/K s)"
+        )
+    w = p.where
+    if "unused_cap_s" in w and p.cap:
+        parts.append(
+            f"of the {w['unused_cap_s']:.0f} run-s of the cap left unused between the first and the last "
+            f"admission (= {w['unused_cap_s'] / p.cap:.0f} s of wall at the cap), "
+            f"{w['unused_none_asking_s']:.0f} fell while no task was asking for a run: Airflow had no "
+            f"execute under way ({p.parallelism} worker slots for starts, resumes and waits; machine "
+            f"CPU {p.cpu_busy * 100:.0f} % busy), {w['unused_while_asking_s']:.0f} to the retry's "
+            f"granularity, {w['unused_while_spent_s']:.0f} to the spent execute budget"
         )
     return "; ".join(parts)
 
