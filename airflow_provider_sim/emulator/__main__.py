@@ -16,6 +16,7 @@ from typing import Any
 from airflow_provider_sim.emulator.config import (
     API_KEY_ENV_VAR,
     DEFAULT_HOST,
+    OPTIONAL_RATES,
     PLANS,
     EmulatorConfig,
     EmulatorSettings,
@@ -106,17 +107,8 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_EXPLICIT = (
-    "rate_limit_sync",
-    "rate_limit_async",
-    "rate_limit_burst",
-    "rate_limit_api",
-    "rate_limit_api_burst",
-    "rate_limit_ip",
-    "rate_limit_ip_burst",
-    "max_runs_in_flight",
-    "concurrency_retry_after_seconds",
-)
+#: limit flags that win over the plan's values when given
+_EXPLICIT = (*OPTIONAL_RATES, "max_runs_in_flight", "concurrency_retry_after_seconds")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:

@@ -46,6 +46,16 @@ PLANS: dict[str, PlanLimits] = {
     "team": PlanLimits(sync=300, async_=2500, api=200, in_flight=200),
     "enterprise": PlanLimits(sync=600, async_=5000, api=500, in_flight=1000),
 }
+#: every bucket's rate and capacity setting (``None``: unlimited, or 2 x the rate for a capacity)
+OPTIONAL_RATES = (
+    "rate_limit_sync",
+    "rate_limit_async",
+    "rate_limit_burst",
+    "rate_limit_api",
+    "rate_limit_api_burst",
+    "rate_limit_ip",
+    "rate_limit_ip_burst",
+)
 #: the settings a plan sets (``plan: null`` sets them back to self-hosted: no limits, 2x bursts)
 PLAN_SETTINGS = (
     "rate_limit_sync",
@@ -161,7 +171,7 @@ class EmulatorSettings:
         """
         if self.plan is not None and self.plan not in PLANS:
             raise ValueError(f"plan must be one of {', '.join(PLANS)} or null, got {self.plan!r}")
-        for name in _OPTIONAL_RATES:
+        for name in OPTIONAL_RATES:
             value = getattr(self, name)
             if value is not None and (_not_number(value) or value <= 0):
                 raise ValueError(f"{name} must be a positive number or null, got {value!r}")
@@ -183,17 +193,6 @@ class EmulatorSettings:
     def as_dict(self) -> dict[str, Any]:
         """Return the settings as a JSON-ready dict (the ``/_emulator/settings`` body)."""
         return dataclasses.asdict(self)
-
-
-_OPTIONAL_RATES = (
-    "rate_limit_sync",
-    "rate_limit_async",
-    "rate_limit_burst",
-    "rate_limit_api",
-    "rate_limit_api_burst",
-    "rate_limit_ip",
-    "rate_limit_ip_burst",
-)
 
 
 @dataclass(frozen=True)

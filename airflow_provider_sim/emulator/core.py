@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from airflow_provider_sim.emulator.config import EmulatorConfig, EmulatorSettings
+from airflow_provider_sim.emulator.config import OPTIONAL_RATES, EmulatorConfig, EmulatorSettings
 from airflow_provider_sim.emulator.faults import FaultQueue, fault_response
 from airflow_provider_sim.emulator.messages import (
     EmulatorRequest,
@@ -44,19 +44,7 @@ LOGGED_BODY_LIMIT = 1024 * 1024
 #: the request log keeps the newest entries only, so a long benchmark cannot exhaust memory
 REQUEST_LOG_LIMIT = 100_000
 #: changing any of these rebuilds (and so refills) every bucket
-_RATE_SETTINGS = frozenset(
-    {
-        "plan",
-        "rate_limit_sync",
-        "rate_limit_async",
-        "rate_limit_burst",
-        "rate_limit_api",
-        "rate_limit_api_burst",
-        "rate_limit_ip",
-        "rate_limit_ip_burst",
-        "rate_limit_window_seconds",
-    }
-)
+_RATE_SETTINGS = frozenset({"plan", *OPTIONAL_RATES, "rate_limit_window_seconds"})
 
 
 class Emulator:
