@@ -80,8 +80,25 @@ class TaskResult:
         return self.xcom.get("return_value")
 
 
+class TaskLookups:
+    """What a DAG run's results offer over their ``tasks`` (``dag.test()`` and real-cluster runs)."""
+
+    tasks: list[TaskResult]
+
+    def mapped(self, task_id: str) -> list[TaskResult]:
+        """The mapped instances of ``task_id``, by map index."""
+        return sorted((t for t in self.tasks if t.task_id == task_id), key=lambda t: t.map_index)
+
+    @property
+    def states(self) -> dict[str, str | None]:
+        """``{task_id (or task_id[i]): state}`` — handy in assertion messages."""
+        return {
+            (t.task_id if t.map_index < 0 else f"{t.task_id}[{t.map_index}]"): t.state for t in self.tasks
+        }
+
+
 @dataclass(frozen=True)
-class DagRunResult:
+class DagRunResult(TaskLookups):
     """What one ``dag.test()`` left behind.
 
     ``log`` is everything the run printed (task logs included); ``error`` is the traceback if
@@ -106,17 +123,6 @@ class DagRunResult:
                 return ti
         have = [(t.task_id, t.map_index) for t in self.tasks]
         raise KeyError(f"no task instance {task_id!r}[{map_index}] in {have}; log tail:\n{self.tail()}")
-
-    def mapped(self, task_id: str) -> list[TaskResult]:
-        """The mapped instances of ``task_id``, by map index."""
-        return sorted((t for t in self.tasks if t.task_id == task_id), key=lambda t: t.map_index)
-
-    @property
-    def states(self) -> dict[str, str | None]:
-        """``{task_id (or task_id[i]): state}`` — handy in assertion messages."""
-        return {
-            (t.task_id if t.map_index < 0 else f"{t.task_id}[{t.map_index}]"): t.state for t in self.tasks
-        }
 
     def tail(self, lines: int = 60) -> str:
         """The last lines of the log."""

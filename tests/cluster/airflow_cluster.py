@@ -57,7 +57,7 @@ from urllib.parse import quote
 import requests
 
 from airflow_provider_sim.version_compat import AIRFLOW_V_3_3_PLUS, AIRFLOW_VERSION
-from tests.dag_runner import TaskResult, sim_connection
+from tests.dag_runner import TaskLookups, TaskResult, sim_connection
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: DAG run states after which nothing more happens on its own
@@ -362,7 +362,7 @@ def _version_key(path: Path) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
-class ClusterRun:
+class ClusterRun(TaskLookups):
     """A DAG run after it reached an end state, as the REST API reports it.
 
     ``tasks`` has the shape :mod:`tests.dag_runner` results have (:class:`TaskResult`): state, try
@@ -386,17 +386,6 @@ class ClusterRun:
         raise KeyError(
             f"no task instance {task_id!r}[{map_index}] in {[(t.task_id, t.map_index) for t in self.tasks]}"
         )
-
-    def mapped(self, task_id: str) -> list[TaskResult]:
-        """The instances of ``task_id``, by map index."""
-        return sorted((t for t in self.tasks if t.task_id == task_id), key=lambda t: t.map_index)
-
-    @property
-    def states(self) -> dict[str, str | None]:
-        """``{task_id (or task_id[i]): state}``."""
-        return {
-            (t.task_id if t.map_index < 0 else f"{t.task_id}[{t.map_index}]"): t.state for t in self.tasks
-        }
 
     def state_counts(self) -> dict[str | None, int]:
         """How many task instances are in each state."""

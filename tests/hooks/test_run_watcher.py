@@ -58,6 +58,18 @@ def held(hook: SimHook, workflow_id: str, run_ids: list[str]) -> None:
         hook.execute_workflow(workflow_id, {"tag": run_id}, run_id=run_id, async_execution=True)
 
 
+def waits_for(conn: str, run_ids: list[str], *, poll_interval: float) -> list[asyncio.Future[dict[str, Any]]]:
+    """One trigger per held run, each iterated as a triggerer would, all on this loop."""
+    return [
+        asyncio.ensure_future(
+            event_of(
+                SimRunTrigger(sim_conn_id=conn, workflow_id="hold", run_id=r, poll_interval=poll_interval)
+            )
+        )
+        for r in run_ids
+    ]
+
+
 def api_calls(control: EmulatorControl, suffix: str = "") -> list[dict[str, Any]]:
     return [
         r for r in control.requests_received() if r["path"].startswith("/api/") and r["path"].endswith(suffix)
@@ -118,12 +130,7 @@ async def test_many_waits_cost_a_list_per_look_and_a_read_per_run(
     conn = sim_conn()
     runs = [f"many-{n}" for n in range(40)]
     held(SimHook(conn), "hold", runs)
-    waits = [
-        asyncio.ensure_future(
-            event_of(SimRunTrigger(sim_conn_id=conn, workflow_id="hold", run_id=r, poll_interval=0.5))
-        )
-        for r in runs
-    ]
+    waits = waits_for(conn, runs, poll_interval=0.5)
     watcher = RunWatcher.for_settings(settings_of(conn))
     await until(lambda: watcher.sent["list"] >= 2)
     lists_before = len(api_calls(emulator.control, "/hold/runs"))
@@ -142,12 +149,7 @@ async def test_cancelled_triggers_leave_the_watcher(emulator: EmulatorHandle, si
     conn = sim_conn()
     runs = [f"gone-{n}" for n in range(5)]
     held(SimHook(conn), "hold", runs)
-    waits = [
-        asyncio.ensure_future(
-            event_of(SimRunTrigger(sim_conn_id=conn, workflow_id="hold", run_id=r, poll_interval=0.2))
-        )
-        for r in runs
-    ]
+    waits = waits_for(conn, runs, poll_interval=0.2)
     watcher = RunWatcher.for_settings(settings_of(conn))
     await until(lambda: watcher.sent["list"] >= 1)
     for wait in waits:
