@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 def _fan_out(emu: Any, shape: Shape, n: int, workers: int) -> dict[str, Any]:
     """Run ``n`` executes from ``workers`` threads against a freshly configured bucket."""
     from airflow_provider_sim.hooks.sim import SimHook
+    from airflow_provider_sim.protocol.quota import forget_budgets
 
     ideal = shape.ideal_seconds(n)
     work: queue.Queue[int] = queue.Queue()
@@ -132,6 +133,9 @@ def _fan_out(emu: Any, shape: Shape, n: int, workers: int) -> dict[str, Any]:
                     failures[i] = repr(err)
 
     emu.control.reset()
+    # the budget this process keeps per account (what Sim last announced) belongs to the server as it
+    # was: after a reset and a new window length it would hold callers to the old shape's reset time
+    forget_budgets()
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
     # the bucket starts full now; its windows are counted from this moment
     emu.control.settings(
