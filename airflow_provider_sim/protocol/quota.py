@@ -93,6 +93,10 @@ class RequestBudget:
                 return max(wait, PROBE_WAIT_SECONDS)
             if op.remaining is not None and op.remaining <= 0:
                 until = op.reset_at if op.reset_at is not None else now + 1.0
+                if op.in_flight > 0:
+                    # what is left counts every unanswered call, though Sim may have charged some
+                    # already; their answers will say, so look again soon instead of until the reset
+                    return max(wait, min(until - now, PROBE_WAIT_SECONDS))
                 wait = max(wait, until - now + random.uniform(0, RESET_SPREAD_SECONDS))
             return wait
 
