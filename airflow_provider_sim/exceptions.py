@@ -13,7 +13,8 @@
         │   └── SimNotDeployedError         403 WORKFLOW_NOT_DEPLOYED
         ├── SimUsageLimitError              402: usage (cost) limit reached; never retried
         ├── SimNotFoundError                404
-        ├── SimConflictError                409: the client-chosen run id is taken
+        ├── SimV2DisabledError              404 from every /api/v2 path: the server has v2 off
+        ├── SimConflictError                409: the run id is taken (execute), or the run's state forbids it
         ├── SimRateLimitError               429 (carries ``retry_after``)
         ├── SimServiceUnavailableError      502, 503, 504 (carries ``retry_after``)
         ├── SimServerError                  any other 5xx
@@ -144,8 +145,17 @@ class SimNotFoundError(SimApiError):
     default_code = "NOT_FOUND"
 
 
+class SimV2DisabledError(SimApiError):
+    """The server answers every ``/api/v2`` path with a bare 404: its v2 API is switched off (a
+    self-hosted Sim without ``V2_API=true``), so no v2 call can work. Not a
+    :class:`SimNotFoundError`: it says nothing about whether the workflow or run exists."""
+
+    default_code = "NOT_FOUND"
+
+
 class SimConflictError(SimApiError):
-    """The client-chosen run id is already taken, so Sim started no new run.
+    """Sim refused with 409: on an execute, the client-chosen run id is already taken, so Sim
+    started no new run; on a cancel or resume, the run is not in a state that allows it.
 
     :param run_id: The id that was already taken.
     :param after_resend: True when our own earlier attempt of the same call took the id, i.e. the

@@ -5,8 +5,9 @@ Rules of this package:
 * No ``requests``, ``httpx`` or socket import, no sleeping, no Airflow connection access. It builds
   :class:`RequestSpec` values, reads :class:`HttpResponse` values, and describes multi-step
   operations as flows (:mod:`.flows`) that drivers run.
-* Endpoints, headers and bodies are built only in :mod:`.build`; answers are read, and errors
-  mapped to :mod:`airflow_provider_sim.exceptions`, only in :mod:`.parse`; SSE frames in :mod:`.sse`.
+* Endpoints, headers and bodies are built only in :mod:`.build`; answers are read only in :mod:`.parse`,
+  error answers mapped to :mod:`airflow_provider_sim.exceptions` only in :mod:`.errors`; SSE frames in
+  :mod:`.sse`.
 * One status vocabulary: :class:`RunStatus`. A status word Sim adds later becomes ``UNKNOWN``.
 * Every argument is checked before a request exists, and every error names its fix.
 """
