@@ -162,7 +162,8 @@ def _files_to_base64(value: Any) -> Any:
 
 
 def _segment(value: str) -> str:
-    return quote(value, safe="")
+    # ':' is legal in a path segment and Sim's own URLs keep it (job ids are workflow-execution:<id>)
+    return quote(value, safe=":")
 
 
 def _workflow_path(api: ApiVersion, workflow_id: str) -> str:

@@ -69,11 +69,12 @@ def resume(
     api: ApiVersion, workflow_id: str, run_id: str, context_id: str, input: Any = None
 ) -> Flow[SimRun]:
     """Answer a run paused for human input. The answer has an execute's shape (a result, or 202
-    queued) and may name a new resume attempt; the run is still ``run_id``, so that is returned."""
+    queued) and may name a new resume attempt; the run is still ``run_id``, so that is returned
+    (without the attempt's status URL: Sim answers it with 404)."""
     spec = build_resume(api, workflow_id, run_id, context_id, input)
     response = yield spec
     as_execute = replace(spec, is_execute=True, run_id=run_id)
-    return replace(parse_execute(as_execute, response, workflow_id), run_id=run_id)
+    return replace(parse_execute(as_execute, response, workflow_id), run_id=run_id, status_url=None)
 
 
 def get_run(

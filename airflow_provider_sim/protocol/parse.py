@@ -54,10 +54,24 @@ def _run_error(value: Any, *, default_code: str | None = None) -> RunError | Non
     if value is None or value == "":
         return None
     if isinstance(value, dict):
-        return RunError(
-            _str(value.get("message")) or json.dumps(value), _str(value.get("code")) or default_code
-        )
+        message = _str(value.get("message")) or json.dumps(value)
+        block = _str(value.get("blockName"))
+        if block and not message.startswith(f"{block}: "):
+            # a v2 execute answer names the block apart; a later read of the run prefixes it
+            message = f"{block}: {message}"
+        return RunError(message, _str(value.get("code")) or default_code)
     return RunError(str(value), default_code)
+
+
+def _resume_of(output: Any) -> dict[str, Any] | None:
+    """Where a v1 answer says a run waits: ``_resume`` in the output, or in the output's ``data``
+    (a Human-in-the-loop block's response, as real Sim sends it)."""
+    if not isinstance(output, dict):
+        return None
+    for holder in (output, _obj(output.get("data"))):
+        if isinstance(holder.get("_resume"), dict):
+            return holder["_resume"]  # type: ignore[no-any-return]
+    return None
 
 
 def _pause_info(value: Any) -> PauseInfo | None:
@@ -89,13 +103,6 @@ def _data(body: Any, response: HttpResponse) -> dict[str, Any]:
 def parse_execute(spec: RequestSpec, response: HttpResponse, workflow_id: str) -> SimRun:
     """An execute's answer (sync result, async 202, or v1 failure/timeout) as a :class:`SimRun`."""
     run_id = spec.run_id or ""
-    if spec.api_version is ApiVersion.V1 and response.status_code in (408, 500):
-        body = parse_json(response)
-        default = "TIMEOUT" if response.status_code == 408 else "EXECUTION_FAILED"
-        error = _run_error(body.get("error"), default_code=default) or RunError(
-            "Workflow execution failed", default
-        )
-        return SimRun(run_id, workflow_id, RunStatus.FAILED, output=body.get("output"), error=error)
     body = parse_json(response)
     if spec.api_version is ApiVersion.V2:
         data = _data(body, response)
@@ -118,25 +125,36 @@ def parse_execute(spec: RequestSpec, response: HttpResponse, workflow_id: str) -
             job_id=_str(body.get("jobId")),
             status_url=_str(body.get("statusUrl")),
         )
+    return _v1_result(body, response.status_code, execution_id, workflow_id)
+
+
+def _v1_result(body: dict[str, Any], http_status: int, execution_id: str, workflow_id: str) -> SimRun:
+    """A v1 synchronous run: 200 (done, paused, or ``success: false``), 500 failed, 408 timed out."""
     output = body.get("output")
-    resume = output.get("_resume") if isinstance(output, dict) else None
+    resume = _resume_of(output)
     metadata = _obj(body.get("metadata"))
-    if body.get("success") is False:
+    if http_status in (408, 500) or body.get("success") is False:
         status = RunStatus.FAILED
+    elif body.get("status"):  # a resume's answer says it
+        status = RunStatus.from_sim(body["status"])
     else:
-        status = RunStatus.PAUSED if isinstance(resume, dict) else RunStatus.COMPLETED
+        status = RunStatus.PAUSED if resume is not None else RunStatus.COMPLETED
+    error = None
+    if status is RunStatus.FAILED:
+        default = "TIMEOUT" if http_status == 408 else "EXECUTION_FAILED"
+        error = _run_error(body.get("error"), default_code=default) or RunError(
+            "Workflow execution failed", default
+        )
     return SimRun(
         execution_id,
         workflow_id,
         status,
         output=output,
-        error=_run_error(body.get("error"), default_code="EXECUTION_FAILED")
-        if status is RunStatus.FAILED
-        else None,
+        error=error,
         started_at=_str(metadata.get("startTime")),
         ended_at=_str(metadata.get("endTime")),
         duration_ms=_number(metadata.get("duration")),
-        paused=_pause_info(resume),
+        paused=_pause_info(resume) if status is RunStatus.PAUSED else None,
     )
 
 
@@ -149,7 +167,10 @@ def parse_run_data(data: Mapping[str, Any], workflow_id: str, run_id: str) -> Si
         workflow_id=_str(data.get("workflowId")) or workflow_id,
         status=status,
         output=output,
-        error=_run_error(data.get("error")),
+        # v1 reads give a failed run's error as a bare string; v2 reads say EXECUTION_FAILED
+        error=_run_error(
+            data.get("error"), default_code="EXECUTION_FAILED" if status is RunStatus.FAILED else None
+        ),
         started_at=_str(data.get("startedAt")),
         ended_at=_str(data.get("endedAt")),
         duration_ms=_number(data.get("durationMs", data.get("totalDurationMs"))),
@@ -192,13 +213,14 @@ def parse_job(
     status = RunStatus.from_sim(body.get("status"))
     result = _obj(body.get("output"))
     metadata = _obj(body.get("metadata"))
+    correlation = _obj(metadata.get("correlation"))
     error = _run_error(body.get("error"), default_code="EXECUTION_FAILED")
     if status is RunStatus.COMPLETED and result.get("success") is False:
         status = RunStatus.FAILED
         error = error or _run_error(result.get("error"), default_code="EXECUTION_FAILED")
     return SimRun(
-        run_id=_str(result.get("executionId")) or run_id or job_id,
-        workflow_id=_str(result.get("workflowId")) or workflow_id,
+        run_id=_str(result.get("executionId")) or _str(correlation.get("executionId")) or run_id or job_id,
+        workflow_id=_str(result.get("workflowId")) or _str(metadata.get("workflowId")) or workflow_id,
         status=status,
         output=result.get("output"),
         error=error,
