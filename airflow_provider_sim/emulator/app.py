@@ -1,77 +1,32 @@
-"""The FastAPI app: one catch-all route that hands every request to the :class:`Emulator` core."""
+"""The FastAPI app: the v1, v2 and control routers, Sim-shaped error handlers, the emulator middleware.
+
+FastAPI's own answers speak Sim's error shapes: an unknown path is a 404, a known path with another
+method a 405 whose ``Allow`` lists every method the path serves, a request FastAPI cannot parse a
+400 — as ``{"error": {"code", "message", ...}}`` under ``/api/v2``, else ``{"error": "..."}``.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
-import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.routing import Match, Route
 
 from airflow_provider_sim.emulator.config import EmulatorConfig
 from airflow_provider_sim.emulator.core import Emulator
-from airflow_provider_sim.emulator.messages import EmulatorRequest, EmulatorResponse
+from airflow_provider_sim.emulator.endpoints import TRANSPORT_SCOPE_KEY, to_starlette_response
+from airflow_provider_sim.emulator.messages import v1_error, v2_error
+from airflow_provider_sim.emulator.middleware import EmulatorMiddleware, is_v2_path
+from airflow_provider_sim.emulator.routes_control import router as control_router
+from airflow_provider_sim.emulator.routes_v1 import router as v1_router
+from airflow_provider_sim.emulator.routes_v2 import router as v2_router
 
-#: scope key under which the emulator's uvicorn protocol (see ``server.py``) puts the connection's transport
-TRANSPORT_SCOPE_KEY = "sim_emulator.transport"
-_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-
-
-def abort_connection(transport: Any) -> None:
-    """Drop a TCP connection with a RST: SO_LINGER 0, then abort, so the peer sees a reset, not a FIN."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-
-
-class DropConnection(Response):
-    """A "response" that answers nothing and resets the client's connection."""
-
-    def __init__(self) -> None:
-        super().__init__(status_code=500)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Abort the connection instead of sending anything.
-
-        :raises ConnectionResetError: when served by something other than the emulator's uvicorn
-            protocol, which is the only way to reach the socket; the client then sees a 500 or an error.
-        """
-        transport = scope.get(TRANSPORT_SCOPE_KEY)
-        if transport is None:
-            raise ConnectionResetError("emulator fault 'reset' needs the emulator's uvicorn protocol")
-        abort_connection(transport)
-        # let uvicorn's connection_lost run so it does not try to send a 500 on the dead connection
-        for _ in range(3):
-            await asyncio.sleep(0)
-
-
-def to_emulator_request(request: Request, body: bytes) -> EmulatorRequest:
-    """Convert a Starlette request into the core's request value."""
-    return EmulatorRequest(
-        method=request.method,
-        path=request.url.path,
-        query=tuple(request.query_params.multi_items()),
-        headers={name.lower(): value for name, value in request.headers.items()},
-        body=body,
-        base_url=str(request.base_url).rstrip("/"),
-        client_host=request.client.host if request.client is not None else "unknown",
-    )
-
-
-def to_starlette_response(response: EmulatorResponse) -> Response:
-    """Convert the core's response value into a Starlette response."""
-    if response.reset:
-        return DropConnection()
-    if response.stream is not None:
-        return StreamingResponse(response.stream, status_code=response.status, headers=response.headers)
-    return Response(content=response.body, status_code=response.status, headers=response.headers)
+__all__ = ["TRANSPORT_SCOPE_KEY", "create_app"]
 
 
 def create_app(config: EmulatorConfig, emulator: Emulator | None = None) -> FastAPI:
@@ -86,12 +41,55 @@ def create_app(config: EmulatorConfig, emulator: Emulator | None = None) -> Fast
         yield
         await core.shutdown()
 
-    app = FastAPI(title="Sim emulator", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Sim emulator",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,  # Sim answers a trailing slash with 404, not a redirect
+    )
     app.state.emulator = core
-
-    @app.api_route("/{path:path}", methods=_METHODS, include_in_schema=False)
-    async def handle(request: Request) -> Response:
-        body = await request.body()
-        return to_starlette_response(await core.handle(to_emulator_request(request, body)))
-
+    for router in (v1_router, v2_router, control_router):
+        app.include_router(router)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(EmulatorMiddleware, emulator=core)
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    v2 = is_v2_path(request.url.path)
+    status = exc.status_code
+    if status == 405:
+        message, code = "Method not allowed", "METHOD_NOT_ALLOWED"
+        headers = {"allow": ", ".join(allowed_methods(request))}
+        answer = (
+            v2_error(405, message, headers=headers, code=code)
+            if v2
+            else v1_error(405, message, headers=headers)
+        )
+    else:
+        message = "Not found" if status == 404 else str(exc.detail)
+        answer = v2_error(status, message) if v2 else v1_error(status, message)
+    return to_starlette_response(answer)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    issues = [{"path": [str(part) for part in err["loc"]], "message": err["msg"]} for err in exc.errors()]
+    message = issues[0]["message"] if issues else "Invalid request"
+    if is_v2_path(request.url.path):
+        return to_starlette_response(v2_error(400, message, details=issues))
+    return to_starlette_response(v1_error(400, message))
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path, sorted (Starlette names only one route's)."""
+    scope: dict[str, Any] = {**request.scope, "method": "GET"}
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(scope)[0] is not Match.NONE:
+            methods.update(route.methods)
+    return sorted(methods)

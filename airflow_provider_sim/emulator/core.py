@@ -1,43 +1,24 @@
-"""The emulated Sim server as one ``EmulatorRequest → EmulatorResponse`` coroutine.
+"""The emulated Sim server's state: runs, rate-limit buckets, queued faults, the request log, settings.
 
-Everything observable lives here (runs, rate-limit buckets, queued faults, the request log), so
-the same core can sit behind the real FastAPI app or an in-process httpx transport.
+The FastAPI app (:mod:`.app`) serves it; its routes and middleware read and change it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hmac
-import logging
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_sim.emulator.config import OPTIONAL_RATES, EmulatorConfig, EmulatorSettings
-from airflow_provider_sim.emulator.faults import FaultQueue, fault_response
-from airflow_provider_sim.emulator.messages import (
-    EmulatorRequest,
-    EmulatorResponse,
-    parse_json_body,
-    rate_limit_headers,
-    rate_limited,
-    v1_error,
-    v2_error,
-)
-from airflow_provider_sim.emulator.ratelimit import RateLimiter, most_restrictive
-from airflow_provider_sim.emulator.routes_control import CONTROL_ROUTES
-from airflow_provider_sim.emulator.routes_v1 import V1_ROUTES
-from airflow_provider_sim.emulator.routes_v2 import V2_ROUTES
-from airflow_provider_sim.emulator.routing import Router
+from airflow_provider_sim.emulator.faults import FaultQueue
+from airflow_provider_sim.emulator.messages import EmulatorRequest, parse_json_body
+from airflow_provider_sim.emulator.ratelimit import RateLimiter
 from airflow_provider_sim.emulator.runs import Runner
 from airflow_provider_sim.emulator.state import RunStore, iso, utcnow
 
-log = logging.getLogger(__name__)
-
-CONTROL_PREFIX = "/_emulator/"
 REDACTED = "<redacted>"
 #: request bodies larger than this are logged by size only
 LOGGED_BODY_LIMIT = 1024 * 1024
@@ -63,7 +44,6 @@ class Emulator:
         self.faults = FaultQueue()
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
         self._request_seq = 0
-        self.router = Router([*V1_ROUTES, *V2_ROUTES, *CONTROL_ROUTES])
 
     def update_settings(self, changes: dict[str, Any]) -> EmulatorSettings:
         """Apply runtime setting changes; changing a plan, rate, burst or window refills every bucket.
@@ -90,78 +70,8 @@ class Emulator:
         """Cancel unfinished runs so waiting requests and streams end promptly."""
         await self.runner.stop_all()
 
-    async def handle(self, request: EmulatorRequest) -> EmulatorResponse:
-        """Answer one request; every answer except a connection reset carries ``x-request-id``."""
-        request_id = str(uuid.uuid4())
-        entry: dict[str, Any] | None = None
-        try:
-            if request.path.startswith(CONTROL_PREFIX):
-                response = await self._dispatch(request)
-            else:
-                entry = self._record(request)
-                response = await self._handle_api(request)
-        except Exception:
-            log.exception("emulator failed on %s %s", request.method, request.path)
-            response = v1_error(500, "Internal server error")
-        if not response.reset:
-            response.headers.setdefault("x-request-id", request_id)
-        if request.method.upper() == "HEAD" and response.stream is None:  # a HEAD is answered bodiless
-            response.body = b""
-        if entry is not None:
-            # a stream's status is final once its headers go out; a reset has no status at all
-            entry["status"] = None if response.reset else response.status
-            entry["rateLimited"] = response.status == 429 and not response.reset
-        return response
-
-    async def _handle_api(self, request: EmulatorRequest) -> EmulatorResponse:
-        fault = self.faults.take(request.method, request.path, "before")
-        if fault is not None:
-            if fault.kind != "delay":
-                return fault_response(fault, request.path)
-            await asyncio.sleep(fault.seconds)
-        response = await self._dispatch(request)
-        fault = self.faults.take(request.method, request.path, "after")
-        if fault is None:
-            return response
-        if fault.kind == "delay":
-            await asyncio.sleep(fault.seconds)
-            return response
-        await _discard(response)
-        return fault_response(fault, request.path)
-
-    async def _dispatch(self, request: EmulatorRequest) -> EmulatorResponse:
-        is_v2 = request.path == "/api/v2" or request.path.startswith("/api/v2/")
-        if is_v2 and not self.settings.v2_enabled:
-            return v2_error(404, "Not found")
-        match = self.router.match(request.method, request.path)
-        route = match.route
-        if route is None:
-            if match.allowed_methods:
-                allow = {"allow": ", ".join(sorted(set(match.allowed_methods)))}
-                if is_v2:
-                    return v2_error(405, "Method not allowed", headers=allow, code="METHOD_NOT_ALLOWED")
-                return v1_error(405, "Method not allowed", headers=allow)
-            return v2_error(404, "Not found") if is_v2 else v1_error(404, "Not found")
-        if route.generation == "v2":
-            # Sim's pre-auth limit: every request to a real v2 route, before the key is looked at
-            by_ip = self.limiter.take_ip(request.client_host)
-            if not by_ip.allowed:
-                return rate_limited(by_ip)
-        if route.generation != "control":
-            failure = auth_failure(request, self.config.api_key)
-            if failure is not None:
-                return v2_error(401, failure) if route.generation == "v2" else v1_error(401, failure)
-        if route.operation is None:
-            return await route.handler(self, request, match.params)
-        operation = self.limiter.take_operation(route.operation)
-        if not operation.allowed:
-            return rate_limited(operation)
-        response = await route.handler(self, request, match.params)
-        shown = operation if response.bucket is None else most_restrictive(operation, response.bucket)
-        response.headers.update(rate_limit_headers(shown))
-        return response
-
-    def _record(self, request: EmulatorRequest) -> dict[str, Any]:
+    def record(self, request: EmulatorRequest) -> dict[str, Any]:
+        """Append an API request to the request log (API key redacted); return its entry."""
         headers = dict(request.headers)
         sent_key = headers.get("x-api-key")
         for name in ("x-api-key", "authorization"):
@@ -204,10 +114,3 @@ def auth_failure(request: EmulatorRequest, api_key: str) -> str | None:
 def key_matches(sent: str, api_key: str) -> bool:
     """Compare keys in constant time."""
     return hmac.compare_digest(sent.encode(), api_key.encode())
-
-
-async def _discard(response: EmulatorResponse) -> None:
-    """Close a streamed response that a fault replaces (its run goes on)."""
-    aclose = getattr(response.stream, "aclose", None)
-    if aclose is not None:
-        await aclose()

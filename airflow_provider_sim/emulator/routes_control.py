@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from airflow_provider_sim.emulator.endpoints import SimRouter
 from airflow_provider_sim.emulator.faults import parse_fault
 from airflow_provider_sim.emulator.messages import (
     EmulatorRequest,
@@ -11,7 +12,6 @@ from airflow_provider_sim.emulator.messages import (
     json_response,
     parse_json_body,
 )
-from airflow_provider_sim.emulator.routing import Route
 from airflow_provider_sim.emulator.views import execution_log_entry
 
 if TYPE_CHECKING:
@@ -106,14 +106,13 @@ async def release(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
     return json_response(200, {"released": released})
 
 
-CONTROL_ROUTES = [
-    Route("GET", "/_emulator/health", health, "control"),
-    Route("GET", "/_emulator/executions", executions, "control"),
-    Route("GET", "/_emulator/requests", requests_received, "control"),
-    Route("GET", "/_emulator/faults", list_faults, "control"),
-    Route("POST", "/_emulator/faults", add_faults, "control"),
-    Route("POST", "/_emulator/reset", reset, "control"),
-    Route("GET", "/_emulator/settings", get_settings, "control"),
-    Route("POST", "/_emulator/settings", change_settings, "control"),
-    Route("POST", "/_emulator/release", release, "control"),
-]
+router = SimRouter("control")
+router.add("GET", "/_emulator/health", health)
+router.add("GET", "/_emulator/executions", executions)
+router.add("GET", "/_emulator/requests", requests_received)
+router.add("GET", "/_emulator/faults", list_faults)
+router.add("POST", "/_emulator/faults", add_faults)
+router.add("POST", "/_emulator/reset", reset)
+router.add("GET", "/_emulator/settings", get_settings)
+router.add("POST", "/_emulator/settings", change_settings)
+router.add("POST", "/_emulator/release", release)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sim.emulator.config import MAX_BODY_BYTES, MAX_EXECUTION_TIMEOUT_SECONDS
+from airflow_provider_sim.emulator.endpoints import SimRouter
 from airflow_provider_sim.emulator.messages import (
     EmulatorRequest,
     EmulatorResponse,
@@ -17,7 +18,6 @@ from airflow_provider_sim.emulator.messages import (
     parse_json_body,
     v1_error,
 )
-from airflow_provider_sim.emulator.routing import Route
 from airflow_provider_sim.emulator.runs import Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.views import (
@@ -323,12 +323,11 @@ async def usage_limits(em: Emulator, req: EmulatorRequest, params: dict[str, str
     return json_response(200, payload)
 
 
-V1_ROUTES = [
-    Route("POST", "/api/workflows/{id}/execute", execute, "v1"),
-    Route("GET", "/api/jobs/{jobId}", job_status, "v1"),
-    Route("GET", "/api/workflows/{id}/executions/{executionId}", execution_status, "v1"),
-    Route("POST", "/api/workflows/{id}/executions/{executionId}/cancel", cancel_execution, "v1"),
-    Route("POST", "/api/resume/{workflowId}/{executionId}/{contextId}", resume, "v1"),
-    Route("GET", "/api/workflows/{id}/status", workflow_status, "v1"),
-    Route("GET", "/api/users/me/usage-limits", usage_limits, "v1"),
-]
+router = SimRouter("v1")
+router.add("POST", "/api/workflows/{id}/execute", execute)
+router.add("GET", "/api/jobs/{jobId}", job_status)
+router.add("GET", "/api/workflows/{id}/executions/{executionId}", execution_status)
+router.add("POST", "/api/workflows/{id}/executions/{executionId}/cancel", cancel_execution)
+router.add("POST", "/api/resume/{workflowId}/{executionId}/{contextId}", resume)
+router.add("GET", "/api/workflows/{id}/status", workflow_status)
+router.add("GET", "/api/users/me/usage-limits", usage_limits)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from airflow_provider_sim.emulator.config import MAX_BODY_BYTES, MAX_EXECUTION_TIMEOUT_SECONDS
+from airflow_provider_sim.emulator.endpoints import SimRouter
 from airflow_provider_sim.emulator.messages import (
     EmulatorRequest,
     EmulatorResponse,
@@ -19,7 +20,6 @@ from airflow_provider_sim.emulator.messages import (
     v2_error,
 )
 from airflow_provider_sim.emulator.routes_v2_list import list_runs
-from airflow_provider_sim.emulator.routing import Route
 from airflow_provider_sim.emulator.runs import Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.views import (
@@ -345,12 +345,11 @@ def _is_int(value: Any) -> TypeGuard[int]:
 
 
 #: every v2 route with the operation id its calls are charged to (CONTRACT.md's table)
-V2_ROUTES = [
-    Route("POST", "/api/v2/workflows/{id}/execute", execute, "v2", "workflows.execute"),
-    Route("GET", "/api/v2/workflows/{id}/runs", list_runs, "v2", "workflows.runs.list"),
-    Route("GET", "/api/v2/workflows/{id}/runs/{runId}", get_run, "v2", "workflows.runs.read"),
-    Route("POST", "/api/v2/workflows/{id}/runs/{runId}/cancel", cancel_run, "v2", "workflows.runs.cancel"),
-    Route("POST", "/api/v2/workflows/{id}/runs/{runId}/resume", resume_run, "v2", "workflows.runs.resume"),
-    Route("GET", "/api/v2/workflows/{id}", get_workflow, "v2", "workflows.read"),
-    Route("GET", "/api/v2/workflows/{id}/deployment", get_deployment, "v2", "workflows.read"),
-]
+router = SimRouter("v2")
+router.add("POST", "/api/v2/workflows/{id}/execute", execute, "workflows.execute")
+router.add("GET", "/api/v2/workflows/{id}/runs", list_runs, "workflows.runs.list")
+router.add("GET", "/api/v2/workflows/{id}/runs/{runId}", get_run, "workflows.runs.read")
+router.add("POST", "/api/v2/workflows/{id}/runs/{runId}/cancel", cancel_run, "workflows.runs.cancel")
+router.add("POST", "/api/v2/workflows/{id}/runs/{runId}/resume", resume_run, "workflows.runs.resume")
+router.add("GET", "/api/v2/workflows/{id}", get_workflow, "workflows.read")
+router.add("GET", "/api/v2/workflows/{id}/deployment", get_deployment, "workflows.read")
