@@ -221,10 +221,24 @@ class _Progress:
 
 
 def retry_policy(
-    settings: RetrySettings, spec: RequestSpec, log: logging.Logger | Any, deadline: Deadline
+    settings: RetrySettings,
+    spec: RequestSpec,
+    log: logging.Logger | Any,
+    deadline: Deadline,
+    *,
+    wait_for_turn: bool = True,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``tenacity.Retrying`` and ``tenacity.AsyncRetrying`` alike."""
+    """Keyword arguments for ``tenacity.Retrying`` and ``tenacity.AsyncRetrying`` alike.
+
+    :param wait_for_turn: retry a 429 for the account's runs in flight; ``False`` raises it at once,
+        for a caller that queues its starts itself (:mod:`airflow_provider_sim.protocol.turns`).
+    """
     progress = _Progress()
+
+    def retryable(error: BaseException) -> bool:
+        if not wait_for_turn and isinstance(error, SimRateLimitError) and error.is_concurrency_limit:
+            return False
+        return should_retry(spec, error)
 
     def stop(state: RetryCallState) -> bool:
         error = state.outcome.exception() if state.outcome else None
@@ -280,7 +294,7 @@ def retry_policy(
     return {
         "stop": stop,
         "wait": WaitForSim(settings),
-        "retry": retry_if_exception(lambda error: should_retry(spec, error)),
+        "retry": retry_if_exception(retryable),
         "retry_error_callback": give_up,
         "before_sleep": log_before_sleep,
     }

@@ -5,6 +5,28 @@ from __future__ import annotations
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_sim import connection_form
+from airflow_provider_sim.exceptions import SimRateLimitError
+from airflow_provider_sim.protocol.errors import raise_for_response
+from airflow_provider_sim.protocol.models import HttpResponse, RateLimitInfo, RequestSpec
+from airflow_provider_sim.protocol.quota import RequestBudget
+
+
+def settle_answer(
+    budget: RequestBudget, spec: RequestSpec, response: HttpResponse, info: RateLimitInfo | None
+) -> None:
+    """Record Sim's answer in the account's budget, then raise the error it carries, if any.
+
+    A 429 for the account's runs in flight is not the rate limit: its ``Retry-After`` does not
+    hold the next call of the operation (starts queued in the triggerer go when a run ends).
+    """
+    refusal: SimRateLimitError | None = None
+    try:
+        raise_for_response(spec, response)
+    except SimRateLimitError as err:
+        refusal = err
+        raise
+    finally:
+        budget.observe(spec.operation, info, limited=refusal is not None and not refusal.is_concurrency_limit)
 
 
 class SimBaseHook(BaseHook):

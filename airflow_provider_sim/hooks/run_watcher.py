@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import hashlib
 import logging
+import math
 import os
 import threading
 import time
@@ -34,6 +36,7 @@ from airflow_provider_sim.protocol.build import build_list_runs
 from airflow_provider_sim.protocol.models import ApiVersion, RunStatus, SimRun
 from airflow_provider_sim.protocol.parse import parse_run_list
 from airflow_provider_sim.protocol.quota import budget_for
+from airflow_provider_sim.protocol.turns import TurnBook
 from airflow_provider_sim.protocol.watch import Waiter, WatchBook, WatchedRun
 from airflow_provider_sim.retry import Deadline, rate_limit_advice
 
@@ -68,6 +71,9 @@ class RunWatcher:
         self._reads = asyncio.Semaphore(MAX_CONCURRENT_READS)
         #: requests sent, by kind (``list``, ``read``), for logs and benchmarks
         self.sent = {"list": 0, "read": 0}
+        #: starts waiting for a slot under the account's cap of runs in flight (run ends free them)
+        self.turns = TurnBook()
+        self._turns_changed = asyncio.Event()
 
     @classmethod
     def for_settings(cls, settings: SimSettings) -> RunWatcher:
@@ -121,6 +127,18 @@ class RunWatcher:
                 self._task.cancel()
                 self._task = None
         return run
+
+    def turns_changed(self) -> None:
+        """Wake every start waiting for its turn: the book of turns changed."""
+        self._turns_changed.set()
+        self._turns_changed = asyncio.Event()
+
+    async def next_turn_change(self, seconds: float) -> None:
+        """Sleep until the book of turns changes, or ``seconds`` pass."""
+        changed = self._turns_changed
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(None if math.isinf(seconds) else seconds):
+                await changed.wait()
 
     def _held_by_sim(self) -> str:
         """Why the watcher had not looked lately, if Sim's rate limits were holding it."""
@@ -237,6 +255,9 @@ class RunWatcher:
                 self._settle(watched, err)
                 return
         self.book.take_read(watched, run, self._now())
+        if run.status.is_terminal:
+            self.turns.run_ended()
+            self.turns_changed()
         for waiter in list(watched.waiters):
             if watched.finished_for(waiter, run.status):
                 self._resolve(watched, waiter, run)

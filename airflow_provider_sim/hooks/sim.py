@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ from airflow_provider_sim.exceptions import (
     SimError,
     SimNotFoundError,
 )
-from airflow_provider_sim.hooks.base import SimBaseHook
+from airflow_provider_sim.hooks.base import SimBaseHook, settle_answer
 from airflow_provider_sim.hooks.settings import (
     SimSettings,
     ca_bundle_from_environment,
@@ -35,6 +36,7 @@ from airflow_provider_sim.protocol.build import (
     build_deployment_status,
     build_execute,
     build_get_workflow,
+    build_list_runs,
     build_usage_limits,
     check_run_id,
     new_run_id,
@@ -45,6 +47,7 @@ from airflow_provider_sim.protocol.models import (
     HttpResponse,
     RateLimitInfo,
     RequestSpec,
+    RunPage,
     RunStatus,
     SimRun,
     Sleep,
@@ -56,9 +59,9 @@ from airflow_provider_sim.protocol.parse import (
     connection_error,
     parse_deployment,
     parse_execute,
+    parse_run_list,
     parse_usage_limits,
     parse_workflow,
-    raise_for_response,
 )
 from airflow_provider_sim.protocol.quota import RequestBudget, budget_for, parse_rate_limit
 from airflow_provider_sim.protocol.sse import parse_stream_data
@@ -154,8 +157,7 @@ class SimHook(SimBaseHook):
         )
         info = parse_rate_limit(response.headers)
         self.last_rate_limit = info or self.last_rate_limit
-        self._budget.observe(spec.operation, info, limited=response.status_code == 429)
-        raise_for_response(spec, response)
+        settle_answer(self._budget, spec, response, info)
         return response
 
     @cached_property
@@ -325,6 +327,14 @@ class SimHook(SimBaseHook):
             selected_outputs=selected_outputs,
         )
         return self._drive(flow)
+
+    def list_runs(
+        self, workflow_id: str, *, start_date: datetime | None = None, cursor: str | None = None
+    ) -> RunPage:
+        """One page of the workflow's runs started at or after ``start_date``, oldest first (v2
+        servers only): summaries without output; pass ``next_cursor`` back for the next page."""
+        spec = build_list_runs(workflow_id, start_date=start_date, cursor=cursor)
+        return self._drive(flows.single(spec, lambda response: parse_run_list(response, workflow_id)))
 
     def get_job(self, job_id: str) -> SimRun:
         """Read a legacy async job (``/api/jobs/{job_id}``), whatever the connection's API version."""

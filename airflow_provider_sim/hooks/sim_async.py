@@ -26,7 +26,7 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from tenacity import AsyncRetrying
 
 from airflow_provider_sim.exceptions import SimConnectionError, SimError
-from airflow_provider_sim.hooks.base import SimBaseHook
+from airflow_provider_sim.hooks.base import SimBaseHook, settle_answer
 from airflow_provider_sim.hooks.settings import (
     SimSettings,
     ca_bundle_from_environment,
@@ -35,8 +35,9 @@ from airflow_provider_sim.hooks.settings import (
     settings_from_connection,
 )
 from airflow_provider_sim.protocol import flows
+from airflow_provider_sim.protocol.build import check_run_id
 from airflow_provider_sim.protocol.models import CancelResult, HttpResponse, RequestSpec, SimRun, Sleep
-from airflow_provider_sim.protocol.parse import connection_error, raise_for_response
+from airflow_provider_sim.protocol.parse import connection_error
 from airflow_provider_sim.protocol.quota import budget_for, parse_rate_limit
 from airflow_provider_sim.retry import Deadline, budget_hold, call_deadline, retry_policy, wait_deadline
 
@@ -143,17 +144,18 @@ class SimAsyncHook(SimBaseHook):
                 not_sent=isinstance(err, _NOT_SENT),
                 timed_out=isinstance(err, TimeoutError),
             ) from err
-        budget_for(settings.base_url, settings.api_key).observe(
-            spec.operation, parse_rate_limit(response.headers), limited=response.status_code == 429
-        )
-        raise_for_response(spec, response)
+        budget = budget_for(settings.base_url, settings.api_key)
+        settle_answer(budget, spec, response, parse_rate_limit(response.headers))
         return response
 
-    async def _send(self, spec: RequestSpec, deadline: Deadline | None = None) -> HttpResponse:
+    async def _send(
+        self, spec: RequestSpec, deadline: Deadline | None = None, *, wait_for_turn: bool = True
+    ) -> HttpResponse:
         settings = await self.settings()
         deadline = deadline or call_deadline(settings.retry)
         budget = budget_for(settings.base_url, settings.api_key)
-        async for attempt in AsyncRetrying(**retry_policy(settings.retry, spec, self.log, deadline)):
+        policy = retry_policy(settings.retry, spec, self.log, deadline, wait_for_turn=wait_for_turn)
+        async for attempt in AsyncRetrying(**policy):
             with attempt:
                 while hold := budget_hold(budget, spec, deadline):
                     await asyncio.sleep(hold)
@@ -165,8 +167,11 @@ class SimAsyncHook(SimBaseHook):
                     raise
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    async def _drive(self, flow: flows.Flow[T], deadline: Deadline | None = None) -> T:
-        """Run a protocol flow: the async twin of ``SimHook._drive``."""
+    async def _drive(
+        self, flow: flows.Flow[T], deadline: Deadline | None = None, *, wait_for_turn: bool = True
+    ) -> T:
+        """Run a protocol flow: the async twin of ``SimHook._drive`` (``wait_for_turn``: see
+        :func:`~airflow_provider_sim.retry.retry_policy`)."""
         reply: Any = None
         error: SimError | None = None
         while True:
@@ -179,9 +184,40 @@ class SimAsyncHook(SimBaseHook):
                 await asyncio.sleep(step.seconds)
                 continue
             try:
-                reply = await self._send(step, deadline)
+                reply = await self._send(step, deadline, wait_for_turn=wait_for_turn)
             except SimError as err:
                 error = err
+
+    async def execute_workflow(
+        self,
+        workflow_id: str,
+        input: Any = None,
+        *,
+        run_id: str,
+        selected_outputs: Sequence[str] | None = None,
+        execution_timeout_seconds: int | None = None,
+        deadline: Deadline | None = None,
+        wait_for_turn: bool = True,
+    ) -> SimRun:
+        """Start an async run named ``run_id`` and return it queued; see ``SimHook.execute_workflow``.
+
+        :param deadline: how long rate limits may hold the call (default: the task's, else the
+            hook's bound for one call).
+        :param wait_for_turn: ``False`` raises Sim's 429 for the account's runs in flight at once
+            instead of retrying it (for a caller that queues starts itself).
+        """
+        settings = await self.settings()
+        flow = flows.execute(
+            settings.api_version,
+            workflow_id,
+            input,
+            run_id=check_run_id(run_id),
+            mode="async",
+            selected_outputs=selected_outputs,
+            execution_timeout_seconds=execution_timeout_seconds,
+            sync_timeout=settings.sync_timeout,
+        )
+        return await self._drive(flow, deadline, wait_for_turn=wait_for_turn)
 
     async def get_run(
         self,

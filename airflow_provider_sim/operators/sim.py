@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from functools import cached_property
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # the hook (requests, tenacity, sseclient) and the trigger (A
 
 #: how long the best-effort cancel of a run may wait for Sim (rate limits included) as a task ends
 CANCEL_SECONDS = 30.0
+#: the largest input (as JSON) a deferrable task hands to the triggerer to start the run with
+MAX_TRIGGER_INPUT_BYTES = 64 * 1024
 
 
 class SimExecuteWorkflowOperator(BaseOperator):
@@ -67,6 +70,10 @@ class SimExecuteWorkflowOperator(BaseOperator):
     :param on_pause: when the run pauses for human input: ``"wait"`` (default) until it finishes,
         ``"succeed"`` (returning what Sim reports for the paused run: the output so far for a
         synchronous run, usually nothing when polled), or ``"fail"``.
+    :param start_in_triggerer: with ``deferrable=True``, start the run from the triggerer too (when
+        the input is JSON of at most 64 KiB): the worker slot is free at once, and when the
+        account is at its plan's cap of runs in flight the triggerer's starts take turns, one per
+        run it sees end, instead of each retrying and spending the execute budget on refusals.
     """
 
     template_fields: Sequence[str] = ("workflow_id", "input", "sim_conn_id", "selected_outputs")
@@ -91,6 +98,7 @@ class SimExecuteWorkflowOperator(BaseOperator):
         execution_timeout_seconds: int | None = None,
         check_deployed: bool = False,
         on_pause: str = "wait",
+        start_in_triggerer: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -109,6 +117,7 @@ class SimExecuteWorkflowOperator(BaseOperator):
         if on_pause not in PAUSE_CHOICES:
             raise SimConfigurationError(f"on_pause must be one of {PAUSE_CHOICES}, got {on_pause!r}.")
         self.on_pause = on_pause
+        self.start_in_triggerer = start_in_triggerer
         if stream and (deferrable or not wait_for_completion):
             raise SimConfigurationError(
                 "stream=True reads the run's output in the worker as it is produced: it cannot be "
@@ -150,6 +159,8 @@ class SimExecuteWorkflowOperator(BaseOperator):
             run_id = run_id_for_try(context, int(context["ti"].try_number))
             if self.stream:
                 return self._stream(context, workflow_id, workflow_input, run_id)
+            if (start := self._start_for_trigger(workflow_input)) is not None:
+                self._defer_start(context, SimRun(run_id, workflow_id, RunStatus.QUEUED), start)
             run = self._start(context, workflow_id, workflow_input, run_id)
         self._run = run
         publish_run(self.hook, context, run, self.log)
@@ -219,7 +230,31 @@ class SimExecuteWorkflowOperator(BaseOperator):
             self._cancel(f"{call_deadline(self.hook.settings.retry).source} passed")
             raise
 
-    def _defer(self, run: SimRun) -> None:
+    def _start_for_trigger(self, workflow_input: Any) -> dict[str, Any] | None:
+        """The start's arguments for the triggerer, or ``None`` to start here (see ``start_in_triggerer``)."""
+        if not (self.deferrable and self.start_in_triggerer and self.wait_for_completion):
+            return None
+        try:
+            size = len(json.dumps(workflow_input))
+        except (TypeError, ValueError):  # files or other values only the worker converts
+            return None
+        if size > MAX_TRIGGER_INPUT_BYTES:
+            return None
+        start: dict[str, Any] = {"input": workflow_input}
+        if self.selected_outputs:
+            start["selected_outputs"] = list(self.selected_outputs)
+        if self.execution_timeout_seconds is not None:
+            start["execution_timeout_seconds"] = self.execution_timeout_seconds
+        return start
+
+    def _defer_start(self, context: Context, run: SimRun, start: dict[str, Any]) -> None:
+        self.log.info("Sim run %s of workflow %r starts from the triggerer", run.run_id, run.workflow_id)
+        self._run = run
+        remember_run(context, run)
+        publish_run(self.hook, context, run, self.log)
+        self._defer(run, start)
+
+    def _defer(self, run: SimRun, start: dict[str, Any] | None = None) -> None:
         from airflow_provider_sim.retry import call_deadline
         from airflow_provider_sim.triggers.sim import SimRunTrigger
 
@@ -233,6 +268,7 @@ class SimExecuteWorkflowOperator(BaseOperator):
                 end_time=call_deadline(self.hook.settings.retry).at,
                 cancel_on_timeout=True,
                 return_on_pause=self.on_pause != "wait",
+                start=start,
             ),
             method_name="execute_complete",
         )

@@ -16,14 +16,15 @@ from airflow_provider_sim.retry import Deadline
 
 if TYPE_CHECKING:  # imported where used: DAG files import this module, the triggerer runs it
     from airflow_provider_sim.hooks.sim_async import SimAsyncHook
+    from airflow_provider_sim.protocol.models import SimRun
 
 
 class SimRunTrigger(BaseTrigger):
     """Poll a Sim run until it finishes (or pauses), then fire one event.
 
     Everything it needs is in its arguments, all JSON primitives, so a restarted triggerer resumes
-    the wait from the run id alone and never starts a run. The API key is not among them: the
-    trigger reads the connection itself, with Airflow's async-safe lookup.
+    the wait from the run id alone; it starts the run only when given ``start``, and never twice.
+    The API key is not among them: the trigger reads the connection itself, with Airflow's async-safe lookup.
 
     :param sim_conn_id: the Airflow connection to Sim.
     :param workflow_id: the workflow the run belongs to (not needed with ``job_id``).
@@ -36,6 +37,11 @@ class SimRunTrigger(BaseTrigger):
         the deferred task is marked failed or success, or cleared. Set by the operator, which started
         the run; not by the sensor, which only watches one.
     :param return_on_pause: fire when the run pauses for human input, instead of waiting on.
+    :param start: start the run first, as an async run named ``run_id``: ``{"input": ...,
+        "selected_outputs": [...], "execution_timeout_seconds": n}`` (JSON). Starts of one account
+        take turns in the triggerer when Sim's cap of runs in flight is reached (see
+        :mod:`airflow_provider_sim.hooks.run_starter`); a restarted trigger finds its run started
+        (409) and waits for it, so it never starts a second one.
     """
 
     def __init__(
@@ -49,6 +55,7 @@ class SimRunTrigger(BaseTrigger):
         end_time: float | None = None,
         cancel_on_timeout: bool = True,
         return_on_pause: bool = False,
+        start: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.job_id = check_run_id(job_id, name="job_id") if job_id is not None else None
@@ -80,6 +87,11 @@ class SimRunTrigger(BaseTrigger):
         self.end_time = float(end_time) if end_time is not None else None
         self.cancel_on_timeout = bool(cancel_on_timeout)
         self.return_on_pause = bool(return_on_pause)
+        if start is not None and (not isinstance(start, dict) or self.job_id is not None or not run_id):
+            raise SimConfigurationError(
+                "start is a dict of the start's arguments and needs run_id (not job_id)."
+            )
+        self.start = start
         json.dumps(self.serialize()[1])  # kwargs must stay JSON primitives; fail here, in the worker
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -95,6 +107,7 @@ class SimRunTrigger(BaseTrigger):
                 "end_time": self.end_time,
                 "cancel_on_timeout": self.cancel_on_timeout,
                 "return_on_pause": self.return_on_pause,
+                **({"start": self.start} if self.start is not None else {}),
             },
         )
 
@@ -108,16 +121,20 @@ class SimRunTrigger(BaseTrigger):
         from airflow_provider_sim.hooks.run_watcher import RunWatcher
         from airflow_provider_sim.hooks.sim_async import SimAsyncHook
 
+        deadline = Deadline(self.end_time, "the task's deadline (the trigger's end_time)")
         async with SimAsyncHook(self.sim_conn_id) as hook:
             try:
+                job_id = self.job_id
+                if self.start is not None:
+                    job_id = (await self._start_run(hook, deadline)).job_id
                 watcher = RunWatcher.for_settings(await hook.settings())
                 run = await watcher.wait(
                     self.workflow_id,
                     self.run_id,
-                    job_id=self.job_id,
+                    job_id=job_id,
                     poll_interval=self.poll_interval,
                     return_on_pause=self.return_on_pause,
-                    deadline=Deadline(self.end_time, "the task's deadline (the trigger's end_time)"),
+                    deadline=deadline,
                 )
             except SimWaitTimeoutError:
                 yield TriggerEvent(await self._time_out(hook))
@@ -127,6 +144,27 @@ class SimRunTrigger(BaseTrigger):
                 return
             self.log.info("Sim run %s is %s", self.run_id, run.status.value)
             yield TriggerEvent(run_event(run))
+
+    async def _start_run(self, hook: SimAsyncHook, deadline: Deadline) -> SimRun:
+        from airflow_provider_sim.hooks.run_starter import start_in_turn
+
+        assert self.start is not None
+        run = await start_in_turn(
+            hook,
+            self.workflow_id,
+            self.start.get("input"),
+            run_id=self.run_id,
+            deadline=deadline,
+            selected_outputs=self.start.get("selected_outputs"),
+            execution_timeout_seconds=self.start.get("execution_timeout_seconds"),
+        )
+        self.log.info(
+            "Started Sim run %s of workflow %r (%s)",
+            run.run_id,
+            self.workflow_id,
+            run.status.value,
+        )
+        return run
 
     async def _time_out(self, hook: SimAsyncHook) -> dict[str, Any]:
         message = f"Sim run {self.run_id} did not finish before the operator's timeout"

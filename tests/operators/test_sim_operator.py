@@ -142,6 +142,25 @@ def test_deferrable_defers_and_resumes(run_dag: RunDag, emulator: EmulatorHandle
     assert (execution["mode"], execution["status"]) == ("async", "completed")
     assert_published(ti, execution, emulator, "completed")
     assert_deferred(result, execution["id"])
+    assert f"Sim run {execution['id']} of workflow 'sleep' starts from the triggerer" in result.log
+    assert f"Started Sim run {execution['id']} of workflow 'sleep'" in result.log  # the trigger's line
+
+
+@pytest.mark.parametrize(
+    ("arguments", "why"),
+    [("start_in_triggerer=False", "switched off"), ('input={"blob": "x" * 70_000}', "input over 64 KiB")],
+)
+def test_deferrable_starts_in_the_worker_when_told_or_the_input_is_large(
+    run_dag: RunDag, emulator: EmulatorHandle, arguments: str, why: str
+) -> None:
+    result = run_dag(
+        f'SimExecuteWorkflowOperator(task_id="defer", workflow_id="echo", {arguments}, deferrable=True, '
+        "poll_interval=0.2)"
+    )
+    assert result.task("defer").state == "success", (why, result.tail())
+    [execution] = emulator.control.executions()
+    assert "starts from the triggerer" not in result.log and "Starting Sim workflow 'echo'" in result.log, why
+    assert_deferred(result, execution["id"])
 
 
 def test_streaming_logs_chunks_and_returns_the_output(run_dag: RunDag, emulator: EmulatorHandle) -> None:

@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 import pytest
 
 from airflow_provider_sim.protocol.models import RateLimitInfo
-from airflow_provider_sim.protocol.quota import PROBE_WAIT_SECONDS, RESET_SPREAD_SECONDS, RequestBudget, poll_delay
+from airflow_provider_sim.protocol.quota import (
+    PROBE_WAIT_SECONDS,
+    RESET_SPREAD_SECONDS,
+    RequestBudget,
+    poll_delay,
+)
 
 READ = "runs.read"
 START = 1_000_000.0
@@ -24,7 +29,9 @@ class Clock:
 
 
 def announced(remaining: int, *, limit: int = 60, reset_in: float = 60.0) -> RateLimitInfo:
-    return RateLimitInfo(limit=limit, remaining=remaining, reset_at=datetime.fromtimestamp(START + reset_in, UTC))
+    return RateLimitInfo(
+        limit=limit, remaining=remaining, reset_at=datetime.fromtimestamp(START + reset_in, UTC)
+    )
 
 
 @pytest.fixture
