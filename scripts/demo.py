@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.dag_runner import AirflowEnv, DagRunner, DagRunnerError
 
     try:
-        with EmulatorProcess(api_key=API_KEY) as sim:
+        with EmulatorProcess(api_key=API_KEY, v2=True) as sim:
             print(f"[1/3] Sim emulator listening on {sim.base_url}")
             airflow = AirflowEnv.create(home, sim_base_url=sim.base_url, sim_api_key=API_KEY)
             print(f"[2/3] Throwaway Airflow home {home}: airflow db migrate ...", flush=True)

@@ -27,7 +27,7 @@ TEST_API_KEY = "sk-sim-test-key"
 @pytest.fixture(scope="session")
 def sim_server() -> Iterator[EmulatorProcess]:
     """The emulator process shared by the whole session."""
-    with EmulatorProcess(api_key=TEST_API_KEY) as server:
+    with EmulatorProcess(api_key=TEST_API_KEY, v2=True) as server:
         yield server
 
 

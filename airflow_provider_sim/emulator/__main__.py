@@ -15,12 +15,15 @@ from typing import Any
 
 from airflow_provider_sim.emulator.config import (
     API_KEY_ENV_VAR,
+    ASYNC_QUEUES,
     DEFAULT_HOST,
     OPTIONAL_RATES,
     PLANS,
+    V2_API_ENV_VAR,
     EmulatorConfig,
     EmulatorSettings,
     default_api_key,
+    v2_api_from_env,
 )
 
 READY_PREFIX = "Sim emulator listening on "
@@ -103,7 +106,20 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="sync run timeout (default 300)",
     )
-    parser.add_argument("--no-v2", action="store_true", help="answer 404 on every /api/v2/* path")
+    parser.add_argument(
+        "--v2",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"serve the v2 API (default: off unless ${V2_API_ENV_VAR} is true or 1, as on Sim; "
+        "off, every /api/v2/* path answers 404)",
+    )
+    parser.add_argument(
+        "--async-queue",
+        choices=ASYNC_QUEUES,
+        default="database",
+        help="database: async runs start at once (Sim without trigger.dev, the default); "
+        "external: they stay queued a moment first (trigger.dev)",
+    )
     return parser
 
 
@@ -126,7 +142,8 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
             args.plan,
             rate_limit_window_seconds=args.rate_limit_window_seconds,
             sync_timeout_seconds=args.sync_timeout_seconds,
-            v2_enabled=not args.no_v2,
+            v2_enabled=v2_api_from_env() if args.v2 is None else args.v2,
+            async_queue=args.async_queue,
             **explicit,
         )
     except ValueError as exc:

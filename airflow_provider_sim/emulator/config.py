@@ -14,6 +14,16 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 #: Sim's own cap for async runs when the caller names no ``executionTimeoutSeconds``.
 DEFAULT_ASYNC_TIMEOUT_SECONDS = 5400.0
 MAX_EXECUTION_TIMEOUT_SECONDS = 604_800
+#: ``database``: Sim's web process runs async runs at once; ``external``: they wait in trigger.dev
+ASYNC_QUEUES = ("database", "external")
+#: Sim's own switch for the v2 API (its ``v2-api`` flag falls back to it); ``true`` or ``1`` is on
+V2_API_ENV_VAR = "V2_API"
+
+
+def v2_api_from_env() -> bool:
+    """True if ``$V2_API`` switches v2 on, read as Sim reads it (``true`` or ``1``)."""
+    value = os.environ.get(V2_API_ENV_VAR, "")
+    return value.lower() == "true" or value == "1"
 
 
 def default_api_key() -> str:
@@ -119,8 +129,22 @@ class EmulatorSettings:
         seconds and the body carries the exact value.
     :param usage_limit_exceeded: when true every execute answers 402 (usage/cost limit reached).
     :param sync_timeout_seconds: how long a sync or streamed run may take before it times out.
-    :param v2_enabled: when false every ``/api/v2/*`` path answers 404, as on a server with v2 switched off.
-    :param async_queue_delay_seconds: how long an async run stays ``queued`` before it starts running.
+    :param v2_enabled: the v2 API is on. Off (the default, as on a self-hosted Sim without
+        ``V2_API=true``), every ``/api/v2/*`` path answers 404 ``{"error": {"code": "NOT_FOUND",
+        "message": "Not found"}}`` without rate-limit headers; the command line turns it on with
+        ``--v2`` or ``V2_API=true``.
+    :param async_queue: where async runs wait. ``database`` (Sim's default without trigger.dev:
+        its web process runs them from the database queue) starts them at once, so a status read
+        right after the 202 says ``running``; ``external`` (trigger.dev) keeps them ``queued`` (v1
+        job ``pending``) for ``async_queue_delay_seconds`` first.
+    :param async_queue_delay_seconds: how long an async run stays ``queued`` with an external queue.
+    :param v1_status_lag_reads: how many v1 execution-status reads right after a v1 sync 200 of a
+        completed run still answer ``running`` (Sim answers before the run's log row is final; 3
+        of 4 tries read ``running``, 2 s later ``completed``). 0 (the default) keeps tests
+        deterministic; the provider copes with either.
+    :param hold_async_runs: every async run, of any workflow, waits ``running`` before it begins
+        until ``POST /_emulator/release`` lets it go (or fails it), as runs of ``hold`` do: a test
+        can read an async run mid-flight without depending on timing.
     """
 
     plan: str | None = None
@@ -136,8 +160,11 @@ class EmulatorSettings:
     concurrency_retry_after_seconds: float = 5.0
     usage_limit_exceeded: bool = False
     sync_timeout_seconds: float = 300.0
-    v2_enabled: bool = True
+    v2_enabled: bool = False
+    async_queue: str = "database"
     async_queue_delay_seconds: float = 0.05
+    v1_status_lag_reads: int = 0
+    hold_async_runs: bool = False
 
     @classmethod
     def for_plan(cls, plan: str | None, **explicit: Any) -> EmulatorSettings:
@@ -186,7 +213,14 @@ class EmulatorSettings:
             raise ValueError(
                 f"async_queue_delay_seconds must be >= 0, got {self.async_queue_delay_seconds!r}"
             )
-        for name in ("usage_limit_exceeded", "v2_enabled"):
+        if self.async_queue not in ASYNC_QUEUES:
+            raise ValueError(
+                f"async_queue must be one of {', '.join(ASYNC_QUEUES)}, got {self.async_queue!r}"
+            )
+        lag = self.v1_status_lag_reads
+        if isinstance(lag, bool) or not isinstance(lag, int) or lag < 0:
+            raise ValueError(f"v1_status_lag_reads must be a whole number >= 0, got {lag!r}")
+        for name in ("usage_limit_exceeded", "v2_enabled", "hold_async_runs"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a boolean, got {getattr(self, name)!r}")
 

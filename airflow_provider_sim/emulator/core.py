@@ -102,10 +102,8 @@ class Emulator:
 def auth_failure(request: EmulatorRequest, api_key: str) -> str | None:
     """Why the request is not authenticated, or ``None`` if its ``X-API-Key`` is right."""
     sent = request.header("x-api-key")
-    if sent is None:
-        if (request.header("authorization") or "").lower().startswith("bearer "):
-            return "Authorization: Bearer is not accepted; send the API key in the X-API-Key header"
-        return "API key required: send it in the X-API-Key header"
+    if sent is None:  # no key, or one sent as ``Authorization: Bearer``: Sim says no more than this
+        return "Unauthorized"
     if not key_matches(sent, api_key):
         return "Invalid API key"
     return None

@@ -7,6 +7,7 @@ app and the httpx transports are thin adapters around that.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,11 @@ class EmulatorResponse:
     def json(self) -> Any:
         """Decode a JSON body (for tests and the in-process transports)."""
         return json.loads(self.body)
+
+
+def new_request_id() -> str:
+    """A request id as Sim makes one (``generateRequestId``): 8 hex digits."""
+    return secrets.token_hex(4)
 
 
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> EmulatorResponse:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from typing import TYPE_CHECKING
 
 from starlette.datastructures import MutableHeaders
@@ -18,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_sim.emulator.endpoints import to_emulator_request, to_starlette_response
 from airflow_provider_sim.emulator.faults import fault_response
-from airflow_provider_sim.emulator.messages import EmulatorResponse, v1_error, v2_error
+from airflow_provider_sim.emulator.messages import EmulatorResponse, new_request_id, v1_error, v2_error
 
 if TYPE_CHECKING:
     from airflow_provider_sim.emulator.core import Emulator
@@ -49,7 +48,7 @@ class EmulatorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         status: int | None = None
         is_head = scope["method"] == "HEAD"
 

@@ -37,6 +37,9 @@ class EmulatorProcess:
     (e.g. ``rate_limit_ip="none"`` turns the per-IP bucket off).
 
     :param plan: ``free``, ``pro``, ``team`` or ``enterprise``: meter like that sim.ai plan.
+    :param v2: serve the v2 API. On by default here, as this project's tests, benchmarks and demo
+        use it; the server itself (``sim-emulator`` without ``--v2``) has it off, as Sim does
+        unless ``V2_API=true``.
     :param extra_args: further command-line arguments, e.g. ``["--no-v2"]``.
     :param startup_timeout: seconds to wait for the ready line.
     """
@@ -82,8 +85,8 @@ class EmulatorProcess:
         for flag, value in options.items():
             if value is not None:
                 self._args += [flag, str(value)]
-        if not v2:
-            self._args.append("--no-v2")
+        # explicit either way, so ``$V2_API`` in the environment cannot change what the caller asked for
+        self._args.append("--v2" if v2 else "--no-v2")
         self._args += list(extra_args)
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None

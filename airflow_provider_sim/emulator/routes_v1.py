@@ -15,6 +15,7 @@ from airflow_provider_sim.emulator.messages import (
     EmulatorRequest,
     EmulatorResponse,
     json_response,
+    new_request_id,
     parse_json_body,
     v1_error,
 )
@@ -22,18 +23,20 @@ from airflow_provider_sim.emulator.runs import Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.views import (
     CONCURRENCY_MESSAGE,
-    RUN_ID_PATTERN,
     concurrency_details,
     cost_view,
     elapsed_ms,
     end_time,
+    failure_message,
+    id_problem,
     pause_view,
+    resume_refusal,
     retry_after_header,
     select_outputs,
     split_selectors,
     sse_response,
 )
-from airflow_provider_sim.emulator.workflows import WORKFLOWS
+from airflow_provider_sim.emulator.workflows import WORKFLOWS, WORKSPACE_ID
 
 if TYPE_CHECKING:
     from airflow_provider_sim.emulator.core import Emulator
@@ -92,19 +95,24 @@ async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
         body.get("stream") is True or (req.header("x-stream-response") or "").lower() == "true"
     )
     client_id = req.header("x-execution-id")
-    if client_id is not None and not RUN_ID_PATTERN.fullmatch(client_id):
-        return v1_error(400, "Invalid X-Execution-Id header: use 1-128 of A-Z a-z 0-9 . _ : -")
+    problem = None if client_id is None else id_problem(client_id, "Execution ID")
+    if problem is not None:
+        issues = [{"path": "X-Execution-Id", "message": problem}]
+        return v1_error(400, "Invalid execution ID header", details=issues)
     raw_timeout = req.header("x-execution-timeout-seconds")
     timeout: float | None = None
     if raw_timeout is not None:
-        if not raw_timeout.isdigit() or not 1 <= int(raw_timeout) <= MAX_EXECUTION_TIMEOUT_SECONDS:
-            return v1_error(400, "Invalid execution timeout header")
+        problem = _timeout_problem(raw_timeout)
+        if problem is not None:
+            issues = [{"path": "X-Execution-Timeout-Seconds", "message": problem}]
+            return v1_error(400, "Invalid execution timeout header", details=issues)
         if not is_async:
             return v1_error(400, "X-Execution-Timeout-Seconds is supported only for async runs")
         timeout = float(raw_timeout)
     if is_async and (body.get("selectedOutputs") or "includeFileBase64" in body or "base64MaxBytes" in body):
         return v1_error(400, "Async execution does not support draft or override execution controls")
 
+    request_id = new_request_id()
     # v1 charges every execute, async included, to the sync bucket
     admission = em.runner.admit(params["id"], client_id, "sync")
     if isinstance(admission, Rejected):
@@ -133,6 +141,7 @@ async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
         base_url=req.base_url,
         timeout_seconds=timeout,
         with_job=is_async,
+        request_id=request_id,
     )
     if is_async:
         payload = {
@@ -143,11 +152,28 @@ async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
             "message": "Workflow execution queued",
             "statusUrl": f"{req.base_url}/api/jobs/{run.job_id}",
         }
-        return json_response(202, payload, {"x-execution-id": run.id})
+        return json_response(202, payload, {"x-request-id": request_id})
     if is_stream:
-        return sse_response(run, "x-execution-id")
+        return sse_response(run)
     await run.settled.wait()
+    if run.status is RunStatus.COMPLETED:
+        run.lagging_reads = em.settings.v1_status_lag_reads
     return sync_result(run)
+
+
+def _timeout_problem(raw: str) -> str | None:
+    """Why Sim refuses an ``X-Execution-Timeout-Seconds`` value, in its words, or ``None``."""
+    try:
+        seconds = float(raw)
+    except ValueError:
+        return "Invalid input: expected number, received NaN"
+    if not seconds.is_integer():
+        return "Execution timeout must be a whole number of seconds"
+    if seconds <= 0:
+        return "Execution timeout must be positive"
+    if seconds > MAX_EXECUTION_TIMEOUT_SECONDS:
+        return f"Execution timeout cannot exceed {MAX_EXECUTION_TIMEOUT_SECONDS} seconds"
+    return None
 
 
 def _metadata(run: Run) -> dict[str, Any]:
@@ -155,19 +181,26 @@ def _metadata(run: Run) -> dict[str, Any]:
 
 
 def sync_result(run: Run, result_id: str | None = None) -> EmulatorResponse:
-    """The v1 answer for a settled run: 200, or 500 for a thrown failure, or 408 for a timeout."""
+    """The v1 answer for a settled run: 200 (no ``error`` key, no id header, as on Sim), or 500
+    for a thrown failure (the message names the block), or 408 for a timeout."""
     if run.status is RunStatus.FAILED and (run.error_code == "TIMEOUT" or not run.soft_failure):
         status = 408 if run.error_code == "TIMEOUT" else 500
-        body = {"success": False, "output": run.output, "error": run.error, "metadata": _metadata(run)}
+        body = {
+            "success": False,
+            "output": run.output,
+            "error": failure_message(run),
+            "metadata": _metadata(run),
+        }
         return json_response(status, body)
-    payload = {
+    payload: dict[str, Any] = {
         "success": run.status in (RunStatus.COMPLETED, RunStatus.PAUSED),
         "executionId": result_id or run.id,
         "output": run.output,
-        "error": run.error,
         "metadata": _metadata(run),
     }
-    return json_response(200, payload, {"x-execution-id": result_id or run.id})
+    if run.status is RunStatus.FAILED:  # a workflow that reported failure says why
+        payload["error"] = run.error
+    return json_response(200, payload)
 
 
 _JOB_STATUS = {
@@ -180,25 +213,46 @@ _JOB_STATUS = {
 
 
 async def job_status(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
-    """``GET /api/jobs/{jobId}``: the async job behind a v1 async execute."""
+    """``GET /api/jobs/{jobId}``: the async job behind a v1 async execute.
+
+    As Sim's database queue reports it: ``output`` null until the job has ended; a run whose
+    block threw is a ``failed`` job with the error (block-named) and no output.
+    """
     run = em.store.by_job(params["jobId"])
     if run is None:
         return v1_error(404, "Task not found", "TASK_NOT_FOUND")
     failed_job = run.status is RunStatus.FAILED and not run.soft_failure
     status = "failed" if failed_job else _JOB_STATUS.get(run.status, "completed")
-    metadata = {"workflowId": run.workflow_id, "userId": USER_ID, "executionId": run.id}
-    payload: dict[str, Any] = {"success": True, "taskId": run.job_id, "status": status, "metadata": metadata}
+    correlation = {
+        "source": "workflow",
+        "requestId": run.request_id,
+        "workflowId": run.workflow_id,
+        "executionId": run.id,
+        "triggerType": "api",
+    }
+    metadata = {
+        "userId": USER_ID,
+        "workflowId": run.workflow_id,
+        "correlation": correlation,
+        "workspaceId": WORKSPACE_ID,
+    }
+    payload: dict[str, Any] = {
+        "success": True,
+        "taskId": run.job_id,
+        "status": status,
+        "metadata": metadata,
+        "output": None,
+    }
     if status == "completed":
         payload["output"] = {
+            "output": run.output,
             "success": run.status is not RunStatus.FAILED,
+            "executedAt": end_time(run),
             "workflowId": run.workflow_id,
             "executionId": run.id,
-            "output": run.output,
-            "executedAt": end_time(run),
-            "metadata": metadata,
         }
     elif status in ("failed", "cancelled"):
-        payload["error"] = run.error
+        payload["error"] = failure_message(run)
     return json_response(200, payload)
 
 
@@ -217,6 +271,7 @@ async def execution_status(em: Emulator, req: EmulatorRequest, params: dict[str,
     if isinstance(run, EmulatorResponse):
         return run
     include_output = req.query_value("includeOutput") == "true"
+    selectors = split_selectors(req.query_value("selectedOutputs"))
     payload: dict[str, Any] = {
         "executionId": params["executionId"],
         "workflowId": run.workflow_id,
@@ -224,16 +279,19 @@ async def execution_status(em: Emulator, req: EmulatorRequest, params: dict[str,
         "trigger": "api",
         "level": "error" if run.status is RunStatus.FAILED else "info",
         "startedAt": iso(run.started_at),
-        "endedAt": iso(run.ended_at),
+        "endedAt": end_time(run),
         "totalDurationMs": run.duration_ms,
         "paused": pause_view(run, v2=False),
         "cost": cost_view(run),
-        "error": run.error if run.status is RunStatus.FAILED else None,
+        "error": failure_message(run) if run.status is RunStatus.FAILED else None,
         "finalOutput": run.output if include_output and run.status is RunStatus.COMPLETED else None,
+        "blockOutputs": None if selectors is None else select_outputs(run, selectors),
     }
-    selectors = split_selectors(req.query_value("selectedOutputs"))
-    if selectors is not None:
-        payload["blockOutputs"] = select_outputs(run, selectors)
+    if run.lagging_reads > 0:
+        # Sim answers a v1 sync run before its log row is final: a read right after says running
+        run.lagging_reads -= 1
+        nulls = ("endedAt", "totalDurationMs", "cost", "finalOutput", "blockOutputs")
+        payload.update(dict.fromkeys(nulls), status=RunStatus.RUNNING.value)
     return json_response(200, payload)
 
 
@@ -267,18 +325,15 @@ async def resume(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> 
     run = _find_run(em, params["workflowId"], params["executionId"])
     if isinstance(run, EmulatorResponse):
         return run
-    if run.status is not RunStatus.PAUSED or run.pause is None:
-        return v1_error(404, "Paused execution not found")
-    if run.pause.context_id != params["contextId"]:
-        return v1_error(404, "Pause context not found")
+    refusal = resume_refusal(run, params["contextId"])
+    if refusal is not None:
+        return v1_error(*refusal)
     resume_input = body.get("input", {}) if isinstance(body, dict) else {}
     attempt = em.runner.resume(run, resume_input)
     await run.settled.wait()
     response = sync_result(run, result_id=attempt)
     if response.status == 200:
-        payload = response.json()
-        payload["status"] = run.status.value
-        return json_response(200, payload, {"x-execution-id": attempt})
+        return json_response(200, {"success": True, "status": run.status.value, **response.json()})
     return response
 
 
@@ -286,7 +341,14 @@ async def workflow_status(em: Emulator, req: EmulatorRequest, params: dict[str, 
     """``GET /api/workflows/{id}/status``: deployment state."""
     workflow = WORKFLOWS.get(params["id"])
     if workflow is None:
-        return v1_error(404, "Workflow not found", "WORKFLOW_NOT_FOUND")
+        request_id = new_request_id()
+        return v1_error(
+            404,
+            "Workflow not found",
+            "WORKFLOW_NOT_FOUND",
+            {"x-request-id": request_id},
+            requestId=request_id,
+        )
     payload = {
         "isDeployed": workflow.deployed,
         "deployedAt": iso(workflow.deployed_at),

@@ -24,12 +24,14 @@ from airflow_provider_sim.emulator.runs import Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.views import (
     CONCURRENCY_MESSAGE,
-    RUN_ID_PATTERN,
     concurrency_details,
     cost_view,
     elapsed_ms,
     end_time,
+    failure_message,
+    id_problem,
     pause_view,
+    resume_refusal,
     retry_after_header,
     select_outputs,
     split_selectors,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from airflow_provider_sim.emulator.core import Emulator
 
 Issue = dict[str, Any]
+TOO_LARGE_MESSAGE = "Request body is too large"
 _BOOL_KEYS = ("stream", "async", "includeThinking", "includeToolCalls", "includeFileBase64")
 EXECUTE_KEYS = frozenset(
     {"input", "selectedOutputs", "executionTimeoutSeconds", "base64MaxBytes", *_BOOL_KEYS}
@@ -52,19 +55,84 @@ _REJECTIONS: dict[str, tuple[int, str, dict[str, Any] | None]] = {
 }
 
 
-def _issue(path: list[str], message: str) -> Issue:
-    return {"path": path, "message": message}
+def _issue(path: list[str], message: str, **fields: Any) -> Issue:
+    """One validation problem, shaped as Sim's zod issues are (``code`` and its fields first)."""
+    return {**fields, "path": path, "message": message}
+
+
+def _received(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _wrong_type(key: str, expected: str, value: Any) -> Issue:
+    message = f"Invalid input: expected {expected}, received {_received(value)}"
+    return _issue([key], message, expected=expected, code="invalid_type")
+
+
+def _out_of_range(key: str, value: float, low: int, high: int) -> Issue | None:
+    if value > high:
+        bound: dict[str, Any] = {"origin": "number", "code": "too_big", "maximum": high, "inclusive": True}
+        return _issue([key], f"Too big: expected number to be <={high}", **bound)
+    if value < low:
+        bound = {"origin": "number", "code": "too_small", "minimum": low, "inclusive": True}
+        return _issue([key], f"Too small: expected number to be >={low}", **bound)
+    return None
+
+
+def unknown_keys_issue(body: dict[str, Any], allowed: frozenset[str] | tuple[str, ...]) -> Issue | None:
+    """Zod's one issue for every key a strict object does not know, or ``None``."""
+    unknown = [key for key in body if key not in allowed]
+    if not unknown:
+        return None
+    listed = ", ".join(f'"{key}"' for key in unknown)
+    message = f"Unrecognized key{'s' if len(unknown) > 1 else ''}: {listed}"
+    return _issue([], message, code="unrecognized_keys", keys=unknown)
+
+
+def run_id_issue(run_id: str) -> Issue | None:
+    """Sim's issue for a bad ``X-Run-Id`` (``runIdSchema``), or ``None``."""
+    problem = id_problem(run_id, "Run ID")
+    if problem is None:
+        return None
+    if not run_id or len(run_id) > 128:
+        size = {"code": "too_small", "minimum": 1} if not run_id else {"code": "too_big", "maximum": 128}
+        return _issue(["x-run-id"], problem, origin="string", **size, inclusive=True)
+    pattern = {"code": "invalid_format", "format": "regex", "pattern": "/^[A-Za-z0-9._:-]+$/"}
+    return _issue(["x-run-id"], problem, origin="string", **pattern)
+
+
+def _number_issue(body: dict[str, Any], key: str, high: int) -> Issue | None:
+    if key not in body:
+        return None
+    value = body[key]
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return _wrong_type(key, "number", value)
+    if not float(value).is_integer():
+        return _issue(
+            [key], "Invalid input: expected int, received number", expected="int", code="invalid_type"
+        )
+    return _out_of_range(key, value, 1, high)
 
 
 def validate_execute_body(body: Any) -> list[Issue]:
     """Check a v2 execute body against Sim's strict schema; return the problems found."""
     if not isinstance(body, dict):
-        return [_issue([], "Expected an object")]
-    issues = [_issue([key], f'Unrecognized key: "{key}"') for key in body if key not in EXECUTE_KEYS]
+        return [_wrong_type("", "object", body) | {"path": []}]
+    issues = [issue for issue in [unknown_keys_issue(body, EXECUTE_KEYS)] if issue is not None]
     if "input" in body and not isinstance(body["input"], dict):
-        issues.append(_issue(["input"], "Expected an object"))
+        issues.append(_wrong_type("input", "record", body["input"]))
     issues += [
-        _issue([key], "Expected a boolean") for key in _BOOL_KEYS if key in body and not _is_bool(body[key])
+        _wrong_type(key, "boolean", body[key])
+        for key in _BOOL_KEYS
+        if key in body and not _is_bool(body[key])
     ]
     outputs = body.get("selectedOutputs")
     if outputs is not None and (
@@ -73,14 +141,13 @@ def validate_execute_body(body: Any) -> list[Issue]:
         or not all(isinstance(item, str) and item for item in outputs)
     ):
         issues.append(_issue(["selectedOutputs"], "Expected at most 100 non-empty strings"))
-    timeout = body.get("executionTimeoutSeconds")
-    if "executionTimeoutSeconds" in body and not (
-        _is_int(timeout) and 1 <= timeout <= MAX_EXECUTION_TIMEOUT_SECONDS
+    for key, high in (
+        ("executionTimeoutSeconds", MAX_EXECUTION_TIMEOUT_SECONDS),
+        ("base64MaxBytes", MAX_BODY_BYTES),
     ):
-        issues.append(_issue(["executionTimeoutSeconds"], "Expected an integer from 1 to 604800"))
-    limit = body.get("base64MaxBytes")
-    if "base64MaxBytes" in body and not (_is_int(limit) and 0 < limit <= MAX_BODY_BYTES):
-        issues.append(_issue(["base64MaxBytes"], "Expected an integer from 1 to 10485760"))
+        issue = _number_issue(body, key, high)
+        if issue is not None:
+            issues.append(issue)
     return issues
 
 
@@ -107,7 +174,7 @@ def _combination_error(body: dict[str, Any], req: EmulatorRequest) -> str | None
 async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
     """``POST /api/v2/workflows/{id}/execute``: sync, ``async: true`` (202) or ``stream: true`` (SSE)."""
     if len(req.body) > MAX_BODY_BYTES:
-        return v2_error(413, f"Request body exceeds {MAX_BODY_BYTES} bytes")
+        return v2_error(413, TOO_LARGE_MESSAGE)
     ok, body = parse_json_body(req.body)
     if not ok:
         return v2_error(400, "Invalid JSON body")
@@ -119,9 +186,9 @@ async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
     if combination is not None:
         return v2_error(400, combination)
     client_id = req.header("x-run-id")
-    if client_id is not None and not RUN_ID_PATTERN.fullmatch(client_id):
-        issue = _issue(["x-run-id"], "Use 1-128 of A-Z a-z 0-9 . _ : -")
-        return v2_error(400, "Invalid X-Run-Id header", details=[issue])
+    issue = None if client_id is None else run_id_issue(client_id)
+    if issue is not None:
+        return v2_error(400, issue["message"], details=[issue])
 
     is_async = body.get("async") is True
     admission = em.runner.admit(params["id"], client_id, "async" if is_async else "sync")
@@ -145,7 +212,7 @@ async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
         status_url = f"{req.base_url}/api/v2/workflows/{run.workflow_id}/runs/{run.id}"
         response = v2_data({"runId": run.id, "statusUrl": status_url}, 202, headers)
     elif run.mode == "stream":
-        response = sse_response(run, "x-run-id")
+        response = sse_response(run)  # Sim names the run in no header of a stream
     else:
         await run.settled.wait()
         response = v2_data(run_result(run), headers=headers)
@@ -171,19 +238,23 @@ def _rejection(rejected: Rejected, client_id: str | None, concurrency_wait: floa
 
 
 def error_view(run: Run, *, on_execute: bool) -> dict[str, Any] | None:
-    """The structured ``error`` of a run; only the execute response attributes it to a block."""
-    if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED) or run.error is None:
+    """The structured ``error`` of a failed run (a cancelled one has none, as on Sim).
+
+    The execute answer pins a block failure to its block (``BLOCK_EXECUTION_FAILED``); a later
+    read says ``EXECUTION_FAILED`` with the block's name before the message.
+    """
+    if run.status is not RunStatus.FAILED or run.error is None:
         return None
-    view: dict[str, Any] = {"message": run.error, "code": run.error_code or "EXECUTION_FAILED"}
     if on_execute and run.error_block_attributed:
         workflow = WORKFLOWS[run.workflow_id]
-        view.update(
-            code="BLOCK_EXECUTION_FAILED",
-            blockId=workflow.block_id,
-            blockName=workflow.name,
-            blockType=workflow.block_type,
-        )
-    return view
+        return {
+            "message": run.error,
+            "code": "BLOCK_EXECUTION_FAILED",
+            "blockId": workflow.block_id,
+            "blockName": workflow.block_name,
+            "blockType": workflow.block_type,
+        }
+    return {"message": failure_message(run), "code": run.error_code or "EXECUTION_FAILED"}
 
 
 def run_result(run: Run, result_id: str | None = None) -> dict[str, Any]:
@@ -216,22 +287,18 @@ async def get_run(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
         return v2_error(
             400, "includeOutput must be true or false", [_issue(["includeOutput"], "Expected boolean")]
         )
-    raw_selectors = req.query_value("selectedOutputs")
-    if raw_selectors == "":
-        return v2_error(
-            400, "selectedOutputs must not be empty", [_issue(["selectedOutputs"], "Empty value")]
-        )
     run = _find_run(em, params["id"], params["runId"])
     if isinstance(run, EmulatorResponse):
         return run
-    selectors = split_selectors(raw_selectors)
+    # as on Sim, an empty list (``selectedOutputs=``) selects nothing, as if absent
+    selectors = split_selectors(req.query_value("selectedOutputs")) or None
     data = {
         "runId": params["runId"],
         "workflowId": run.workflow_id,
         "status": run.status.value,
         "trigger": "api",
         "startedAt": iso(run.started_at),
-        "endedAt": iso(run.ended_at),
+        "endedAt": end_time(run),
         "durationMs": run.duration_ms,
         "paused": pause_view(run, v2=True),
         "cost": cost_view(run),
@@ -263,27 +330,28 @@ async def cancel_run(em: Emulator, req: EmulatorRequest, params: dict[str, str])
 async def resume_run(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
     """``POST .../runs/{runId}/resume`` with ``{"contextId", "input"?}``; answers with the run result."""
     if len(req.body) > MAX_BODY_BYTES:
-        return v2_error(413, f"Request body exceeds {MAX_BODY_BYTES} bytes")
+        return v2_error(413, TOO_LARGE_MESSAGE)
     ok, body = parse_json_body(req.body)
     if not ok or not isinstance(body, dict):
         return v2_error(400, "Expected a JSON object body")
-    issues = [
-        _issue([key], f'Unrecognized key: "{key}"') for key in body if key not in ("contextId", "input")
-    ]
+    issues = [issue for issue in [unknown_keys_issue(body, ("contextId", "input"))] if issue is not None]
     if not isinstance(body.get("contextId"), str) or not body["contextId"]:
-        issues.append(_issue(["contextId"], "Required non-empty string"))
+        issues.append(_wrong_type("contextId", "string", body.get("contextId")))
     if issues:
         return v2_error(400, issues[0]["message"], details=issues)
     run = _find_run(em, params["id"], params["runId"])
     if isinstance(run, EmulatorResponse):
         return run
-    if run.status is not RunStatus.PAUSED or run.pause is None:
-        return v2_error(404, "Paused execution not found")
-    if run.pause.context_id != body["contextId"]:
-        return v2_error(404, "Pause context not found")
+    refusal = resume_refusal(run, body["contextId"])
+    if refusal is not None:
+        return v2_error(*refusal)
     attempt = em.runner.resume(run, body.get("input", {}))
+    headers = {"x-run-id": attempt}
+    if run.mode == "async":  # Sim resumes a run started async asynchronously too
+        status_url = f"{req.base_url}/api/v2/workflows/{run.workflow_id}/runs/{attempt}"
+        return v2_data({"runId": attempt, "statusUrl": status_url}, 202, headers)
     await run.settled.wait()
-    return v2_data(run_result(run, result_id=attempt), headers={"x-run-id": attempt})
+    return v2_data(run_result(run, result_id=attempt), headers=headers)
 
 
 def _workflow_or_404(workflow_id: str) -> Workflow | EmulatorResponse:
@@ -321,16 +389,29 @@ async def get_deployment(em: Emulator, req: EmulatorRequest, params: dict[str, s
     if isinstance(workflow, EmulatorResponse):
         return workflow
     deployed_at = iso(workflow.deployed_at)
-    active = None
+    active = attempt = None
     if deployed_at is not None:
-        active = {"deploymentVersionId": f"{workflow.id}-v1", "version": 1, "deployedAt": deployed_at}
+        version_id = f"{workflow.id}-v1"
+        active = {"deploymentVersionId": version_id, "version": 1, "deployedAt": deployed_at}
+        attempt = {
+            "id": f"{workflow.id}-deploy-1",
+            "deploymentVersionId": version_id,
+            "version": 1,
+            "action": "deploy",
+            "status": "active",
+            "isCurrent": True,
+            "readiness": {"webhooks": "ready", "schedules": "ready", "mcp": "ready"},
+            "requestedAt": deployed_at,
+            "activatedAt": deployed_at,
+            "error": None,
+        }
     data = {
         "id": workflow.id,
         "isDeployed": workflow.deployed,
         "deployedAt": deployed_at,
         "warnings": [],
         "activeDeployment": active,
-        "latestDeploymentAttempt": None,
+        "latestDeploymentAttempt": attempt,
         "needsRedeployment": False,
     }
     return v2_data(data)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -43,6 +42,8 @@ from airflow_provider_sim.emulator.workflows import (
 )
 
 CANCELLED_MESSAGE = "Execution was cancelled"
+#: a v1 async job is named after its run: ``workflow-execution:<executionId>``
+JOB_ID_PREFIX = "workflow-execution:"
 RESET_MESSAGE = "Execution was cancelled because the emulator was reset or stopped"
 #: one leg of a run: the workflow itself, or what it does after a resume
 Step = Callable[[Emit], Awaitable[Outcome]]
@@ -133,24 +134,33 @@ class Runner:
         base_url: str,
         timeout_seconds: float | None = None,
         with_job: bool = False,
+        request_id: str = "",
     ) -> Run:
-        """Create the run (claiming its id) and start its task. Call right after :meth:`admit`."""
+        """Create the run (claiming its id) and start its task. Call right after :meth:`admit`.
+
+        An async run waits ``queued`` only with an external queue (``async_queue: external``);
+        from Sim's database queue it is ``running`` at once.
+        """
         settings = self._settings()
         if mode != "async":
             timeout_seconds = settings.sync_timeout_seconds
+        queued = mode == "async" and settings.async_queue == "external"
+        held = workflow.holds or (mode == "async" and settings.hold_async_runs)
+        run_id = client_id or self.store.new_id()
         run = Run(
-            id=client_id or self.store.new_id(),
+            id=run_id,
             workflow_id=workflow.id,
             api_version=api_version,
             mode=mode,
             input=input,
             client_chosen_id=client_id is not None,
-            status=RunStatus.QUEUED if mode == "async" else RunStatus.RUNNING,
+            status=RunStatus.QUEUED if queued else RunStatus.RUNNING,
             base_url=base_url,
-            job_id=str(uuid.uuid4()) if with_job else None,
+            job_id=f"{JOB_ID_PREFIX}{run_id}" if with_job else None,
+            request_id=request_id,
             timeout_seconds=timeout_seconds,
             events=asyncio.Queue() if mode == "stream" else None,
-            release=asyncio.get_running_loop().create_future() if workflow.holds else None,
+            release=asyncio.get_running_loop().create_future() if held else None,
         )
         self.store.add(run)
         self._spawn(run, lambda emit: self._first_step(run, workflow, emit), workflow)
@@ -159,7 +169,8 @@ class Runner:
     def release(
         self, run_ids: list[str] | None = None, workflow_id: str | None = None, fail: str | None = None
     ) -> list[str]:
-        """End held runs: complete them with their input, or fail them with ``fail``.
+        """End held runs: complete them with their input (a held async run of another workflow:
+        let it run), or fail them with ``fail``.
 
         :param run_ids: these runs only (ids of other runs are ignored); default: every held run.
         :param workflow_id: only runs of this workflow.
@@ -179,6 +190,10 @@ class Runner:
 
     @staticmethod
     async def _first_step(run: Run, workflow: Workflow, emit: Emit) -> Outcome:
+        if run.release is not None and not workflow.holds:  # an async run held before it begins
+            failure = await run.release
+            if failure is not None:
+                return Failed(failure, output={})
         outcome = await workflow.run(run.input, emit)
         if not isinstance(outcome, Held) or run.release is None:
             return outcome
@@ -210,7 +225,8 @@ class Runner:
         return CancelResult(
             previous,
             cancelled=True,
-            locally_aborted=previous is not RunStatus.PAUSED,
+            # an async run executes in a queue worker, which learns of the cancel from the record
+            locally_aborted=previous is RunStatus.RUNNING and run.mode != "async",
             paused_cancelled=previous is RunStatus.PAUSED,
         )
 
@@ -264,15 +280,21 @@ class Runner:
         elif isinstance(outcome, Failed):
             run.output = outcome.output
             run.soft_failure = outcome.soft
+            run.cost = wf.cost
             self._fail(run, outcome.message, "EXECUTION_FAILED", attributed=not outcome.soft)
             return
         elif isinstance(outcome, Paused):
-            context_id = str(uuid.uuid4())
+            # Sim names the pause point after the block that paused (one pause point per block)
+            context_id = outcome.block_id
             run.pause = PauseInfo(context_id=context_id, block_id=outcome.block_id, paused_at=utcnow())
-            output = dict(outcome.output) if isinstance(outcome.output, dict) else {"value": outcome.output}
-            output["_resume"] = resume_links(run, context_id)
+            data = dict(outcome.output) if isinstance(outcome.output, dict) else {"value": outcome.output}
+            data["_resume"] = resume_links(run, context_id)
+            # the Human-in-the-loop block answers like a Response block: data, status, headers
+            output = {"data": data, "status": 200, "headers": {"Content-Type": "application/json"}}
             run.output = output
             run.block_outputs[outcome.block_id] = output
+            run.cost = wf.cost
+            run.was_paused = True
             run.transition(RunStatus.PAUSED)
         self._end_stream(run)
 
@@ -287,6 +309,7 @@ class Runner:
 
     def _settle_cancelled(self, run: Run, message: str) -> None:
         run.error = message
+        run.cost = WORKFLOWS[run.workflow_id].cost
         run.error_code = "CANCELLED"
         run.pause = None
         run.cancel_requested = True

@@ -126,8 +126,14 @@ class Run:
     #: the failure is pinned to a block (v2 execute then says BLOCK_EXECUTION_FAILED)
     error_block_attributed: bool = False
     pause: PauseInfo | None = None
+    #: the run has paused at some point (a later resume of it is "not resumable", not "not found")
+    was_paused: bool = False
     cost: float | None = None
     resume_attempts: list[str] = field(default_factory=list)
+    #: the ``x-request-id`` of the execute that started the run (a v1 job's ``correlation``)
+    request_id: str = ""
+    #: v1 execution-status reads still to answer ``running`` (``EmulatorSettings.v1_status_lag_reads``)
+    lagging_reads: int = 0
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     #: set while the run is paused or finished, cleared while it is queued or running
     settled: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
@@ -167,10 +173,11 @@ class Run:
 
     @property
     def duration_ms(self) -> int | None:
-        """Milliseconds from start to end, or ``None`` while the run has not finished."""
-        if self.ended_at is None:
+        """Milliseconds from start to end (or to the pause), or ``None`` while the run goes on."""
+        end = self.ended_at or (self.pause.paused_at if self.pause is not None else None)
+        if end is None:
             return None
-        return int((self.ended_at - self.started_at).total_seconds() * 1000)
+        return int((end - self.started_at).total_seconds() * 1000)
 
 
 class RunStore:
@@ -218,8 +225,8 @@ class RunStore:
         self._aliases[alias] = run_id
 
     def get(self, run_id: str) -> Run | None:
-        """Return the run named by ``run_id`` or by one of its resume attempts."""
-        return self._runs.get(self._aliases.get(run_id, run_id))
+        """Return the run named by ``run_id``; a resume attempt's id names none (Sim answers 404)."""
+        return self._runs.get(run_id)
 
     def by_job(self, job_id: str) -> Run | None:
         """Return the async run queued under v1 ``job_id``."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow_provider_sim.emulator.messages import SSE_HEADERS, EmulatorResponse, sse_frame
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso, utcnow
+from airflow_provider_sim.emulator.workflows import WORKFLOWS
 
 #: Sim's pattern for client-chosen run ids (X-Run-Id / X-Execution-Id)
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -19,6 +20,17 @@ CONCURRENCY_MESSAGE = (
     "Too many concurrent executions are in progress for this billing account. "
     "Please wait for them to finish and try again."
 )
+
+
+def id_problem(value: str, noun: str) -> str | None:
+    """Why Sim refuses a client-chosen id (``noun``: ``Execution ID`` or ``Run ID``), or ``None``."""
+    if not value:
+        return f"Invalid {noun[0].lower()}{noun[1:]}"
+    if len(value) > 128:
+        return f"{noun} too long"
+    if not RUN_ID_PATTERN.fullmatch(value):
+        return f"{noun} can only contain letters, numbers, dots, underscores, colons, and hyphens"
+    return None
 
 
 def retry_after_header(seconds: float) -> str:
@@ -93,14 +105,31 @@ def pause_view(run: Run, *, v2: bool) -> dict[str, Any] | None:
         "resumeAt": None,
         "pauseKind": run.pause.kind,
         "blockedOnBlockId": run.pause.block_id,
+        "automaticResumeWaitingReason": None,
         "pausePointCount": 1,
         "resumedCount": run.pause.resumed_count,
     }
-    if v2:
-        view["automaticResumeWaitingReason"] = None
-    else:
+    if not v2:
         view["pausedExecutionId"] = f"paused-{run.id}"
     return view
+
+
+def resume_refusal(run: Run, context_id: str) -> tuple[int, str] | None:
+    """Why a resume of ``run`` at ``context_id`` is refused (status and Sim's message), or ``None``."""
+    if not run.was_paused:
+        return 404, "Paused execution not found"
+    if run.status is not RunStatus.PAUSED or run.pause is None:
+        return 409, "Paused execution is not resumable"
+    if run.pause.context_id != context_id:
+        return 404, "Pause point not found for execution"
+    return None
+
+
+def failure_message(run: Run) -> str | None:
+    """A failed run's error as a later read gives it: prefixed with the failing block's name."""
+    if run.error is None or not run.error_block_attributed:
+        return run.error
+    return f"{WORKFLOWS[run.workflow_id].block_name}: {run.error}"
 
 
 def cost_view(run: Run) -> dict[str, float] | None:
@@ -123,27 +152,21 @@ async def sse_body(run: Run) -> AsyncIterator[bytes]:
         else:
             yield sse_frame({"blockId": block_id, "chunk": chunk})
     if run.status in (RunStatus.COMPLETED, RunStatus.PAUSED) or run.soft_failure:
-        yield sse_frame(
-            {
-                "event": "final",
-                "data": {
-                    "success": run.status is not RunStatus.FAILED,
-                    "error": run.error,
-                    "output": run.output,
-                    "status": run.status.value,
-                },
-            }
-        )
+        # a successful run's final frame says no more than this on Sim (no error, no status)
+        result: dict[str, Any] = {"success": run.status is not RunStatus.FAILED, "output": run.output}
+        if run.status is RunStatus.FAILED:
+            result["error"] = run.error
+        elif run.status is RunStatus.PAUSED:
+            result["status"] = run.status.value
+        yield sse_frame({"event": "final", "data": result})
     else:
         yield sse_frame({"event": "error", "error": run.error or "Execution failed"})
     yield sse_frame("[DONE]")
 
 
-def sse_response(run: Run, id_header: str) -> EmulatorResponse:
-    """A streamed response for ``run`` with the run id in ``id_header`` (never in a frame)."""
-    headers = dict(SSE_HEADERS)
-    headers[id_header.lower()] = run.id
-    return EmulatorResponse(200, headers, stream=sse_body(run))
+def sse_response(run: Run) -> EmulatorResponse:
+    """A streamed response for ``run``; as on Sim, neither a header nor a frame names the run."""
+    return EmulatorResponse(200, dict(SSE_HEADERS), stream=sse_body(run))
 
 
 def execution_log_entry(run: Run) -> dict[str, Any]:
@@ -160,6 +183,7 @@ def execution_log_entry(run: Run) -> dict[str, Any]:
         "endedAt": iso(run.ended_at),
         "error": run.error,
         "resumeAttempts": list(run.resume_attempts),
+        "held": run.release is not None and not run.release.done() and not run.status.is_terminal,
     }
     if run.job_id is not None:
         entry["jobId"] = run.job_id

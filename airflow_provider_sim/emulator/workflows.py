@@ -12,8 +12,11 @@ stream        emits the words of ``input.text`` (or a default sentence) as chunk
               ``agent``, ``input.delay`` seconds apart (default 0.02), then completes with
               ``{"content": <text>}``; ``input.streamError: "msg"`` adds a non-terminal
               ``stream_error`` event after the first chunk
-approval      pauses for a human (``pauseKind: human``) at block ``approval``; resuming with
-              an input completes it with ``{"input": <original input>, "resumeInput": ...}``
+approval      pauses for a human (``pauseKind: human``) at block ``approval``, its output shaped
+              like Sim's Human-in-the-loop block (``{"data": {"operation": "human",
+              "responseStructure", "inputFormat", "submission", "_resume"}, "status": 200,
+              "headers"}``); resuming with an input completes it with
+              ``{"input": <original input>, "resumeInput": ...}``
 hold          stays ``running`` until released through ``POST /_emulator/release``, then
               completes with output = input (or fails with the release's ``fail`` message);
               no timing involved, so tests can hold runs open for as long as they need
@@ -90,8 +93,10 @@ class Workflow:
     """A preloaded workflow: its identity, deployment state and behaviour.
 
     :param block_id: the block whose output is the workflow output (for ``selectedOutputs``).
-    :param cost: the credit cost a completed run reports.
+    :param cost: the credit cost a run reports once it has ended or paused.
     :param holds: runs wait for a release (the behaviour answers :class:`Held`).
+    :param block_name: the name of the block a failure is pinned to, as Sim's editor names
+        blocks; Sim puts it before the message when a failed run is read back.
     """
 
     id: str
@@ -105,6 +110,7 @@ class Workflow:
     resume: ResumeBehaviour | None = None
     cost: float = 0.0001
     holds: bool = False
+    block_name: str = "Function 1"
 
     @property
     def deployed_at(self) -> datetime | None:
@@ -162,8 +168,25 @@ async def _hold(inp: Any, emit: Emit) -> Outcome:
     return Held()
 
 
+#: the form the approver fills in (the resume input), as Sim's Human-in-the-loop block lists it
+APPROVAL_FORM = (
+    {"id": "i1", "name": "approved", "label": "approved", "type": "boolean", "value": "", "required": False},
+    {"id": "i2", "name": "comment", "label": "comment", "type": "string", "value": "", "required": False},
+)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "string" if isinstance(value, str) else "object"
+
+
 async def _approval(inp: Any, emit: Emit) -> Outcome:
-    return Paused("approval", {"operation": "human", "submission": None, "input": inp})
+    shown = [{"name": k, "type": _json_type(v), "value": v} for k, v in as_dict(inp).items()]
+    form = {"operation": "human", "responseStructure": shown, "inputFormat": list(APPROVAL_FORM)}
+    return Paused("approval", {**form, "submission": None})
 
 
 async def _approval_resume(original_input: Any, resume_input: Any) -> Outcome:
@@ -183,6 +206,7 @@ WORKFLOWS: Mapping[str, Workflow] = {
             "wait",
             (("seconds", "number"),),
             _sleep,
+            block_name="Wait",
         ),
         Workflow(
             "fail",
@@ -204,6 +228,7 @@ WORKFLOWS: Mapping[str, Workflow] = {
             (("text", "string"), ("delay", "number")),
             _stream,
             cost=0.0025,
+            block_name="Agent 1",
         ),
         Workflow(
             "approval",
@@ -215,6 +240,7 @@ WORKFLOWS: Mapping[str, Workflow] = {
             (),
             _approval,
             resume=_approval_resume,
+            block_name="Approval",
         ),
         Workflow(
             "hold",

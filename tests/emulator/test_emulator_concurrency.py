@@ -64,7 +64,7 @@ def test_free_plan_admits_ten_runs_in_flight_then_429(v2: httpx.Client, emulator
 def test_sync_and_queued_runs_count_paused_and_finished_do_not(
     v2: httpx.Client, emulator: EmulatorHandle
 ) -> None:
-    emulator.control.settings(max_runs_in_flight=2, async_queue_delay_seconds=30)
+    emulator.control.settings(max_runs_in_flight=2, async_queue="external", async_queue_delay_seconds=30)
     assert v2.post("/workflows/approval/execute", json={"input": {}}).json()["data"]["status"] == "paused"
     assert v2.post("/workflows/echo/execute", json={"input": {}}).json()["data"]["status"] == "completed"
     queued = v2.post("/workflows/echo/execute", json={"input": {}, "async": True})

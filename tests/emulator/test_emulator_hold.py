@@ -54,7 +54,8 @@ def test_release_with_fail_fails_the_run(v2: httpx.Client, emulator: EmulatorHan
     run_id = hold(v2)
     assert emulator.control.release(fail="upstream broke") == [run_id]
     done = settled(v2, run_id)
-    assert done["status"] == "failed" and done["error"]["message"] == "upstream broke"
+    # read back, a block's failure is prefixed with the block's name, as on Sim
+    assert done["status"] == "failed" and done["error"]["message"] == "Function 1: upstream broke"
 
 
 def test_a_sync_execute_answers_once_released(v2: httpx.Client, emulator: EmulatorHandle) -> None:
@@ -85,7 +86,7 @@ def test_release_selects_by_ids_workflow_or_all(v2: httpx.Client, emulator: Emul
 def test_a_queued_run_released_early_completes_when_it_starts(
     v2: httpx.Client, emulator: EmulatorHandle
 ) -> None:
-    emulator.control.settings(async_queue_delay_seconds=0.3)
+    emulator.control.settings(async_queue="external", async_queue_delay_seconds=0.3)
     run_id = hold(v2, {"early": True})
     assert status(v2, run_id)["status"] == "queued"
     assert emulator.control.release([run_id]) == [run_id]

@@ -70,7 +70,9 @@ def test_items_have_status_times_and_cost_but_no_output(v2: httpx.Client) -> Non
     assert item["endedAt"] and isinstance(item["durationMs"], int) and item["cost"] == {"total": 0.0001}
     assert "secret" not in repr(item)
     [failure] = page(v2, "fail")["data"]
-    assert failure["runId"] == failed and failure["status"] == "failed" and failure["cost"] is None
+    assert (
+        failure["runId"] == failed and failure["status"] == "failed" and failure["cost"] == {"total": 0.0001}
+    )
 
 
 def test_newest_first_by_default_and_paging_is_complete_both_ways(v2: httpx.Client) -> None:
@@ -124,7 +126,7 @@ def test_filters_by_status_trigger_and_window(v2: httpx.Client, emulator: Emulat
 
 
 def test_a_queued_run_is_not_listed_until_it_starts(v2: httpx.Client, emulator: EmulatorHandle) -> None:
-    emulator.control.settings(async_queue_delay_seconds=30)
+    emulator.control.settings(async_queue="external", async_queue_delay_seconds=30)
     queued = run(v2, **{"async": True})
     assert v2.get(f"/workflows/echo/runs/{queued}").json()["data"]["status"] == "queued"
     assert page(v2)["data"] == [] and page(v2, status="pending")["data"] == []

@@ -9,11 +9,11 @@ import httpx
 import pytest
 from emulator_helpers import sse_payloads
 
-from airflow_provider_sim.emulator.config import EmulatorConfig
+from airflow_provider_sim.emulator.config import EmulatorConfig, EmulatorSettings
 from airflow_provider_sim.emulator.transport import EmulatorAsyncTransport, EmulatorTransport
 
 KEY = {"X-API-Key": "sk-sim-unit"}
-CONFIG = EmulatorConfig(api_key="sk-sim-unit")
+CONFIG = EmulatorConfig(api_key="sk-sim-unit", settings=EmulatorSettings(v2_enabled=True))
 
 
 @pytest.fixture

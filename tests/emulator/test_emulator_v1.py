@@ -42,7 +42,8 @@ def test_sync_execute_echoes_the_body_minus_control_keys(emulator: EmulatorHandl
     response = execute(emulator, "echo", {"a": 1, "stream": False, "selectedOutputs": ["echo"]})
     assert response.status_code == 200
     body = response.json()
-    assert body["success"] is True and body["error"] is None
+    assert body["success"] is True and "error" not in body  # a v1 sync 200 has no error key on Sim
+    assert "x-execution-id" not in response.headers
     assert body["output"] == {"a": 1}
     assert is_uuid(body["executionId"])
     assert set(body["metadata"]) == {"duration", "startTime", "endTime"}
@@ -54,12 +55,12 @@ def test_input_wrapper_body_gives_the_wrapped_input(emulator: EmulatorHandle) ->
 
 
 def test_async_job_lifecycle(emulator: EmulatorHandle) -> None:
-    emulator.control.settings(async_queue_delay_seconds=0.3)
+    emulator.control.settings(async_queue="external", async_queue_delay_seconds=0.3)
     response = execute(emulator, "sleep", {"seconds": 0.3}, **{"X-Execution-Mode": "async"})
     assert response.status_code == 202
     receipt = response.json()
     assert receipt["success"] is True and receipt["async"] is True and receipt["message"]
-    assert receipt["jobId"] != receipt["executionId"]
+    assert receipt["jobId"] == f"workflow-execution:{receipt['executionId']}"
     assert receipt["statusUrl"] == f"{emulator.base_url}/api/jobs/{receipt['jobId']}"
 
     def job() -> dict[str, Any]:
@@ -67,6 +68,13 @@ def test_async_job_lifecycle(emulator: EmulatorHandle) -> None:
 
     first = job()
     assert first["success"] is True and first["taskId"] == receipt["jobId"] and first["status"] == "pending"
+    assert first["output"] is None and first["metadata"]["correlation"] == {
+        "source": "workflow",
+        "requestId": response.headers["x-request-id"],
+        "workflowId": "sleep",
+        "executionId": receipt["executionId"],
+        "triggerType": "api",
+    }
     poll(job, lambda j: j["status"] == "processing")
     done = poll(job, lambda j: j["status"] == "completed")
     assert done["output"]["success"] is True
@@ -87,7 +95,8 @@ def test_failed_run_is_500_without_execution_id(emulator: EmulatorHandle) -> Non
     response = execute(emulator, "fail", {"message": "boom"})
     assert response.status_code == 500
     body = response.json()
-    assert body["success"] is False and body["error"] == "Workflow failed: boom"
+    # the message names the failing block, as on Sim
+    assert body["success"] is False and body["error"] == "Function 1: Workflow failed: boom"
     assert "executionId" not in body
     assert emulator.control.executions()[0]["status"] == "failed"
 
@@ -107,7 +116,7 @@ def test_thrown_failure_makes_the_async_job_fail(emulator: EmulatorHandle) -> No
     job = poll(
         lambda: get(emulator, f"/api/jobs/{receipt['jobId']}").json(), lambda j: j["status"] == "failed"
     )
-    assert job["error"].startswith("Workflow failed: ")
+    assert job["error"].startswith("Function 1: Workflow failed: ") and job["output"] is None
 
 
 def test_sync_timeout_is_408(emulator: EmulatorHandle) -> None:
@@ -184,7 +193,9 @@ def test_paused_run_and_resume(emulator: EmulatorHandle) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["success"] is True
-    resume = body["output"]["_resume"]
+    # the Human-in-the-loop block's output, as on Sim: the form and the links under data
+    assert body["output"]["status"] == 200 and body["output"]["data"]["operation"] == "human"
+    resume = body["output"]["data"]["_resume"]
     assert set(resume) == {"apiUrl", "uiUrl", "contextId", "executionId", "workflowId"}
     assert resume["executionId"] == body["executionId"] and resume["workflowId"] == "approval"
     status = get(emulator, f"/api/workflows/approval/executions/{body['executionId']}").json()
@@ -204,7 +215,7 @@ def test_paused_run_and_resume(emulator: EmulatorHandle) -> None:
     ).json()
     assert final["status"] == "completed" and final["finalOutput"]["resumeInput"] == {"approved": True}
     again = requests.post(resume["apiUrl"], json={"input": {}}, headers=emulator.headers, timeout=5)
-    assert again.status_code == 404
+    assert (again.status_code, again.json()) == (409, {"error": "Paused execution is not resumable"})
 
 
 def test_client_chosen_id_reuse_is_409_and_never_a_second_run(emulator: EmulatorHandle) -> None:
@@ -249,7 +260,12 @@ def test_workflow_status(emulator: EmulatorHandle) -> None:
     assert get(emulator, "/api/workflows/undeployed/status").json()["isDeployed"] is False
     missing = get(emulator, "/api/workflows/nope/status")
     assert missing.status_code == 404
-    assert missing.json() == {"error": "Workflow not found", "code": "WORKFLOW_NOT_FOUND"}
+    request_id = missing.headers["x-request-id"]
+    assert missing.json() == {
+        "error": "Workflow not found",
+        "code": "WORKFLOW_NOT_FOUND",
+        "requestId": request_id,
+    }
 
 
 def test_usage_limits_reflect_the_configured_rate_limits(emulator: EmulatorHandle) -> None:

@@ -94,7 +94,7 @@ def test_bad_run_id_header_is_400(client: httpx.Client) -> None:
 
 
 def test_async_lifecycle_queued_running_completed(client: httpx.Client, emulator: EmulatorHandle) -> None:
-    emulator.control.settings(async_queue_delay_seconds=0.3)
+    emulator.control.settings(async_queue="external", async_queue_delay_seconds=0.3)
     response = execute(client, "sleep", {"input": {"seconds": 0.3}, "async": True})
     assert response.status_code == 202
     receipt = response.json()["data"]
@@ -118,11 +118,17 @@ def test_failed_run_is_in_band(client: httpx.Client) -> None:
     assert response.status_code == 200
     data = response.json()["data"]
     assert data["status"] == "failed"
-    assert data["error"]["message"] == "Workflow failed: nope"
-    assert data["error"]["code"] in ("EXECUTION_FAILED", "BLOCK_EXECUTION_FAILED")
+    # the execute answer pins the failure to its block; a later read names the block in the message
+    assert data["error"] == {
+        "message": "Workflow failed: nope",
+        "code": "BLOCK_EXECUTION_FAILED",
+        "blockId": "fail",
+        "blockName": "Function 1",
+        "blockType": "function",
+    }
     polled = run_status(client, "fail", data["runId"])
     assert polled["status"] == "failed" and polled["error"] == {
-        "message": "Workflow failed: nope",
+        "message": "Function 1: Workflow failed: nope",
         "code": "EXECUTION_FAILED",
     }
 

@@ -67,6 +67,7 @@ def sim_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]
                 "0",
                 "--api-key",
                 EMULATOR_API_KEY,
+                "--v2",
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
