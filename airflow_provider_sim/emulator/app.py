@@ -28,6 +28,8 @@ from airflow_provider_sim.emulator.routes_v2 import router as v2_router
 
 __all__ = ["TRANSPORT_SCOPE_KEY", "create_app"]
 
+ROUTERS = (v1_router, v2_router, control_router)
+
 
 def create_app(config: EmulatorConfig, emulator: Emulator | None = None) -> FastAPI:
     """Build the FastAPI app around a new (or the given) :class:`Emulator`.
@@ -50,7 +52,7 @@ def create_app(config: EmulatorConfig, emulator: Emulator | None = None) -> Fast
         redirect_slashes=False,  # Sim answers a trailing slash with 404, not a redirect
     )
     app.state.emulator = core
-    for router in (v1_router, v2_router, control_router):
+    for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -89,7 +91,7 @@ def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at the request's path, sorted (Starlette names only one route's)."""
     scope: dict[str, Any] = {**request.scope, "method": "GET"}
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    for route in (route for router in ROUTERS for route in router.routes):
         if isinstance(route, Route) and route.methods and route.matches(scope)[0] is not Match.NONE:
             methods.update(route.methods)
     return sorted(methods)
