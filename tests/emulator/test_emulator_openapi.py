@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from emulator_helpers import poll
 from hypothesis import HealthCheck, settings
 from schemathesis import Case
 
@@ -148,12 +149,14 @@ class KnownIds:
 
 @pytest.fixture
 def known_ids(spec_emulator: EmulatorHandle) -> KnownIds:
-    """A finished echo run (v2) and an async v1 job."""
+    """A finished echo run (v2) and a completed async v1 job."""
     with httpx.Client(base_url=spec_emulator.base_url, headers=spec_emulator.headers, timeout=10) as client:
         run = client.post("/api/v2/workflows/echo/execute", json={"input": {"x": 1}})
         job = client.post("/api/workflows/echo/execute", json={"x": 1}, headers={"X-Execution-Mode": "async"})
-    assert run.status_code == 200 and job.status_code == 202, (run.text, job.text)
-    return KnownIds(workflow="echo", run=run.json()["data"]["runId"], job=job.json()["jobId"])
+        assert run.status_code == 200 and job.status_code == 202, (run.text, job.text)
+        job_id = job.json()["jobId"]
+        poll(lambda: client.get(f"/api/jobs/{job_id}").json()["status"], lambda status: status == "completed")
+    return KnownIds(workflow="echo", run=run.json()["data"]["runId"], job=job_id)
 
 
 @V2_SPEC.parametrize()
