@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 LINT_PATHS := $(wildcard airflow_provider_sim tests example_dags bench scripts)
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
-.PHONY: test lint demo lock bench screenshots clean $(addprefix test-,$(AIRFLOW_LINES)) $(addprefix env-,$(AIRFLOW_LINES))
+.PHONY: test lint demo lock bench conformance screenshots clean $(addprefix test-,$(AIRFLOW_LINES)) $(addprefix env-,$(AIRFLOW_LINES))
 
 test: lint $(addprefix test-,$(AIRFLOW))
 
@@ -62,6 +62,16 @@ lock: | $(UV)
 
 clean:
 	rm -rf .venvs $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+
+# The provider's conformance suite (tests/conformance) on Airflow 3.3: against an emulator it starts
+# itself, or against your own Sim server (README, "Checking your own Sim server"):
+#   make conformance SIM_BASE_URL=http://localhost:3000 SIM_API_KEY=sk-sim-... \
+#        SIM_ECHO_WORKFLOW_ID=... SIM_FAIL_WORKFLOW_ID=...
+conformance: .venvs/af-$(DEFAULT_AIRFLOW)/.synced
+	@set +e; home=$$(mktemp -d "$${TMPDIR:-/tmp}/airflow-provider-sim-conformance-XXXXXX"); \
+	AIRFLOW_HOME=$$home AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	  .venvs/af-$(DEFAULT_AIRFLOW)/bin/python -m pytest -rs tests/conformance $(PYTEST_ARGS); rc=$$?; \
+	rm -rf "$$home"; exit $$rc
 
 # Benchmarks against the local emulator on Airflow 3.3 (< 10 min); writes bench/RESULTS.md.
 #   make bench BENCH_ARGS=--smoke     a few seconds each, numbers not meaningful
