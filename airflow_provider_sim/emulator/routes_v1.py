@@ -360,7 +360,8 @@ async def workflow_status(em: Emulator, req: EmulatorRequest, params: dict[str, 
 async def usage_limits(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
     """``GET /api/users/me/usage-limits``: rate-limit buckets (not charged), usage and storage."""
     spent = round(sum(run.cost or 0.0 for run in em.store.all()), 6)
-    limit = 10.0
+    # with billing off (no plan) Sim reports the free plan with a 99999 cost limit
+    limit = 10.0 if em.settings.plan is not None else 99999.0
     counters = {}
     for counter in ("sync", "async"):
         state = em.limiter.peek(counter)
@@ -377,8 +378,7 @@ async def usage_limits(em: Emulator, req: EmulatorRequest, params: dict[str, str
         "usage": {
             "currentPeriodCost": max(spent, limit) if em.settings.usage_limit_exceeded else spent,
             "limit": limit,
-            "plan": em.settings.plan
-            or ("free" if em.settings.rate_limit_sync or em.settings.rate_limit_async else "enterprise"),
+            "plan": em.settings.plan or "free",
         },
         "storage": {"usedBytes": 0, "limitBytes": 5 * 1024**3, "percentUsed": 0},
     }

@@ -57,6 +57,7 @@ EXACT_KEYS = frozenset(
         "locallyAborted",
         "pausedCancelled",
         "authType",
+        "plan",
         "source",
         "triggerType",
         "keys",
