@@ -8,9 +8,9 @@ also passes its execution bucket and reports it in ``EmulatorResponse.bucket``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sim.emulator.config import MAX_BODY_BYTES, MAX_EXECUTION_TIMEOUT_SECONDS
+from airflow_provider_sim.emulator.config import MAX_BODY_BYTES
 from airflow_provider_sim.emulator.endpoints import SimRouter
 from airflow_provider_sim.emulator.messages import (
     EmulatorRequest,
@@ -22,6 +22,13 @@ from airflow_provider_sim.emulator.messages import (
 from airflow_provider_sim.emulator.routes_v2_list import list_runs
 from airflow_provider_sim.emulator.runs import Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
+from airflow_provider_sim.emulator.v2_validation import (
+    issue,
+    run_id_issue,
+    unknown_keys_issue,
+    validate_execute_body,
+    wrong_type,
+)
 from airflow_provider_sim.emulator.views import (
     CONCURRENCY_MESSAGE,
     concurrency_details,
@@ -29,7 +36,6 @@ from airflow_provider_sim.emulator.views import (
     elapsed_ms,
     end_time,
     failure_message,
-    id_problem,
     pause_view,
     resume_refusal,
     retry_after_header,
@@ -42,113 +48,12 @@ from airflow_provider_sim.emulator.workflows import WORKFLOWS, WORKSPACE_ID, Wor
 if TYPE_CHECKING:
     from airflow_provider_sim.emulator.core import Emulator
 
-Issue = dict[str, Any]
 TOO_LARGE_MESSAGE = "Request body is too large"
-_BOOL_KEYS = ("stream", "async", "includeThinking", "includeToolCalls", "includeFileBase64")
-EXECUTE_KEYS = frozenset(
-    {"input", "selectedOutputs", "executionTimeoutSeconds", "base64MaxBytes", *_BOOL_KEYS}
-)
 _REJECTIONS: dict[str, tuple[int, str, dict[str, Any] | None]] = {
     "not_found": (404, "Workflow not found", None),
     "not_deployed": (403, "Workflow is not deployed", {"code": "WORKFLOW_NOT_DEPLOYED"}),
     "usage_limit": (402, "Usage limit exceeded. Please upgrade your plan to continue.", None),
 }
-
-
-def _issue(path: list[str], message: str, **fields: Any) -> Issue:
-    """One validation problem, shaped as Sim's zod issues are (``code`` and its fields first)."""
-    return {**fields, "path": path, "message": message}
-
-
-def _received(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _wrong_type(key: str, expected: str, value: Any) -> Issue:
-    message = f"Invalid input: expected {expected}, received {_received(value)}"
-    return _issue([key], message, expected=expected, code="invalid_type")
-
-
-def _out_of_range(key: str, value: float, low: int, high: int) -> Issue | None:
-    if value > high:
-        bound: dict[str, Any] = {"origin": "number", "code": "too_big", "maximum": high, "inclusive": True}
-        return _issue([key], f"Too big: expected number to be <={high}", **bound)
-    if value < low:
-        bound = {"origin": "number", "code": "too_small", "minimum": low, "inclusive": True}
-        return _issue([key], f"Too small: expected number to be >={low}", **bound)
-    return None
-
-
-def unknown_keys_issue(body: dict[str, Any], allowed: frozenset[str] | tuple[str, ...]) -> Issue | None:
-    """Zod's one issue for every key a strict object does not know, or ``None``."""
-    unknown = [key for key in body if key not in allowed]
-    if not unknown:
-        return None
-    listed = ", ".join(f'"{key}"' for key in unknown)
-    message = f"Unrecognized key{'s' if len(unknown) > 1 else ''}: {listed}"
-    return _issue([], message, code="unrecognized_keys", keys=unknown)
-
-
-def run_id_issue(run_id: str) -> Issue | None:
-    """Sim's issue for a bad ``X-Run-Id`` (``runIdSchema``), or ``None``."""
-    problem = id_problem(run_id, "Run ID")
-    if problem is None:
-        return None
-    if not run_id or len(run_id) > 128:
-        size = {"code": "too_small", "minimum": 1} if not run_id else {"code": "too_big", "maximum": 128}
-        return _issue(["x-run-id"], problem, origin="string", **size, inclusive=True)
-    pattern = {"code": "invalid_format", "format": "regex", "pattern": "/^[A-Za-z0-9._:-]+$/"}
-    return _issue(["x-run-id"], problem, origin="string", **pattern)
-
-
-def _number_issue(body: dict[str, Any], key: str, high: int) -> Issue | None:
-    if key not in body:
-        return None
-    value = body[key]
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return _wrong_type(key, "number", value)
-    if not float(value).is_integer():
-        return _issue(
-            [key], "Invalid input: expected int, received number", expected="int", code="invalid_type"
-        )
-    return _out_of_range(key, value, 1, high)
-
-
-def validate_execute_body(body: Any) -> list[Issue]:
-    """Check a v2 execute body against Sim's strict schema; return the problems found."""
-    if not isinstance(body, dict):
-        return [_wrong_type("", "object", body) | {"path": []}]
-    issues = [issue for issue in [unknown_keys_issue(body, EXECUTE_KEYS)] if issue is not None]
-    if "input" in body and not isinstance(body["input"], dict):
-        issues.append(_wrong_type("input", "record", body["input"]))
-    issues += [
-        _wrong_type(key, "boolean", body[key])
-        for key in _BOOL_KEYS
-        if key in body and not _is_bool(body[key])
-    ]
-    outputs = body.get("selectedOutputs")
-    if outputs is not None and (
-        not isinstance(outputs, list)
-        or len(outputs) > 100
-        or not all(isinstance(item, str) and item for item in outputs)
-    ):
-        issues.append(_issue(["selectedOutputs"], "Expected at most 100 non-empty strings"))
-    for key, high in (
-        ("executionTimeoutSeconds", MAX_EXECUTION_TIMEOUT_SECONDS),
-        ("base64MaxBytes", MAX_BODY_BYTES),
-    ):
-        issue = _number_issue(body, key, high)
-        if issue is not None:
-            issues.append(issue)
-    return issues
 
 
 def _combination_error(body: dict[str, Any], req: EmulatorRequest) -> str | None:
@@ -186,9 +91,9 @@ async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
     if combination is not None:
         return v2_error(400, combination)
     client_id = req.header("x-run-id")
-    issue = None if client_id is None else run_id_issue(client_id)
-    if issue is not None:
-        return v2_error(400, issue["message"], details=[issue])
+    bad_id = None if client_id is None else run_id_issue(client_id)
+    if bad_id is not None:
+        return v2_error(400, bad_id["message"], details=[bad_id])
 
     is_async = body.get("async") is True
     admission = em.runner.admit(params["id"], client_id, "async" if is_async else "sync")
@@ -285,7 +190,7 @@ async def get_run(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
     include = req.query_value("includeOutput")
     if include not in (None, "true", "false"):
         return v2_error(
-            400, "includeOutput must be true or false", [_issue(["includeOutput"], "Expected boolean")]
+            400, "includeOutput must be true or false", [issue(["includeOutput"], "Expected boolean")]
         )
     run = _find_run(em, params["id"], params["runId"])
     if isinstance(run, EmulatorResponse):
@@ -334,9 +239,10 @@ async def resume_run(em: Emulator, req: EmulatorRequest, params: dict[str, str])
     ok, body = parse_json_body(req.body)
     if not ok or not isinstance(body, dict):
         return v2_error(400, "Expected a JSON object body")
-    issues = [issue for issue in [unknown_keys_issue(body, ("contextId", "input"))] if issue is not None]
+    unknown = unknown_keys_issue(body, ("contextId", "input"))
+    issues = [] if unknown is None else [unknown]
     if not isinstance(body.get("contextId"), str) or not body["contextId"]:
-        issues.append(_wrong_type("contextId", "string", body.get("contextId")))
+        issues.append(wrong_type("contextId", "string", body.get("contextId")))
     if issues:
         return v2_error(400, issues[0]["message"], details=issues)
     run = _find_run(em, params["id"], params["runId"])
@@ -415,14 +321,6 @@ async def get_deployment(em: Emulator, req: EmulatorRequest, params: dict[str, s
         "needsRedeployment": False,
     }
     return v2_data(data)
-
-
-def _is_bool(value: Any) -> TypeGuard[bool]:
-    return isinstance(value, bool)
-
-
-def _is_int(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 #: every v2 route with the operation id its calls are charged to (CONTRACT.md's table)
