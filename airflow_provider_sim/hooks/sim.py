@@ -21,6 +21,7 @@ from airflow_provider_sim.exceptions import (
     SimConnectionError,
     SimError,
     SimNotFoundError,
+    SimV2DisabledError,
 )
 from airflow_provider_sim.hooks.base import SimBaseHook, settle_answer
 from airflow_provider_sim.hooks.settings import (
@@ -42,6 +43,7 @@ from airflow_provider_sim.protocol.build import (
     new_run_id,
 )
 from airflow_provider_sim.protocol.models import (
+    ApiVersion,
     CancelResult,
     DeploymentStatus,
     HttpResponse,
@@ -76,6 +78,8 @@ from airflow_provider_sim.retry import (
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_SECONDS = 10.0
+#: a workflow id no one has: the Test button's v2 probe expects Sim's 404 for it
+V2_PROBE_WORKFLOW = "airflow-connection-test"
 
 
 class SimHook(SimBaseHook):
@@ -430,6 +434,13 @@ class SimHook(SimBaseHook):
         except SimError as err:
             return False, f"{base_url} does not answer like a Sim server: {err}"
         plan = f" (plan {limits.plan})" if limits.plan else ""
+        if self.settings.api_version is ApiVersion.V2:
+            try:  # usage-limits is not under /api/v2: ask v2 itself whether it is switched on
+                self._drive(flows.single(build_get_workflow(V2_PROBE_WORKFLOW), bool), no_retry, at_once)
+            except SimV2DisabledError as err:
+                return False, f"Connected to Sim at {base_url}{plan}, but not to its v2 API: {err}"
+            except SimError:
+                pass  # v2 answered (no such workflow, or a limit): it is there
         return True, f"Connected to Sim at {base_url}{plan}."
 
 

@@ -257,8 +257,11 @@ def test_v2_switched_off_is_named_with_the_fix(
     if target.emulator is not None:
         target.emulator.settings(v2_enabled=False)
     try:
+        v2 = hook_for(target, "v2", monkeypatch)
         with pytest.raises(SimV2DisabledError, match="V2_API=true"):
-            hook_for(target, "v2", monkeypatch).execute_workflow(target.echo, ECHO_INPUT)
+            v2.execute_workflow(target.echo, ECHO_INPUT)
+        ok, message = v2.test_connection()  # the Test button says so too, not just "Connected"
+        assert not ok and "not to its v2 API" in message and "api_version" in message, message
     finally:
         if target.emulator is not None:
             target.emulator.settings(v2_enabled=True)
