@@ -1,7 +1,7 @@
 """Framework-free request and response values, and the builders for Sim's two error shapes.
 
-The emulator core turns an :class:`EmulatorRequest` into an :class:`EmulatorResponse`; the FastAPI
-app and the httpx transports are thin adapters around that.
+A route handler turns an :class:`EmulatorRequest` into an :class:`EmulatorResponse`;
+:mod:`.endpoints` converts between them and Starlette's request and response.
 """
 
 from __future__ import annotations
