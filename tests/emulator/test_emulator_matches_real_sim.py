@@ -227,6 +227,16 @@ def test_both_transcripts_are_found_and_parsed() -> None:
     assert len(PAIRS) >= 100 and len({pair.test_id for pair in PAIRS}) == len(PAIRS)
 
 
+def test_the_copies_are_the_shared_recordings() -> None:
+    """Where the project's shared folder sits beside the clone, the copies here must not lag it."""
+    shared = Path(__file__).resolve().parents[3] / "shared" / "sim-api" / "real-sim"
+    if not shared.is_dir():
+        pytest.skip(f"no shared recordings at {shared} (a clone on its own has only the copies)")
+    for original in sorted(shared.glob("TRANSCRIPT*.md")):
+        copy = Path(__file__).parent / "real_sim" / original.name
+        assert copy.is_file() and copy.read_bytes() == original.read_bytes(), f"copy {original} to {copy}"
+
+
 @pytest.mark.parametrize("pair", PAIRS, ids=[pair.test_id for pair in PAIRS])
 def test_emulator_answers_as_sim_did(pair: RecordedPair, replayed: dict[str, Replayed]) -> None:
     outcome = replayed[pair.test_id]
