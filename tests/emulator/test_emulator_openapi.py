@@ -25,6 +25,8 @@ from emulator_helpers import poll
 from hypothesis import HealthCheck, settings
 from schemathesis import Case
 
+from airflow_provider_sim.emulator.app import create_app
+from airflow_provider_sim.emulator.config import EmulatorConfig, EmulatorSettings
 from airflow_provider_sim.emulator.control import EmulatorHandle
 
 HERE = Path(__file__).parent
@@ -221,3 +223,24 @@ def test_fastapi_own_answers_speak_sims_error_shapes(
         assert error["code"] == expected_code and isinstance(error["message"], str)
     else:
         assert isinstance(error, str)
+
+
+@pytest.mark.parametrize("path", ["/api/v2/probe", "/api/probe"])
+async def test_fastapi_validation_errors_speak_sims_error_shapes(path: str) -> None:
+    app = create_app(EmulatorConfig(api_key="sk-sim-unit", settings=EmulatorSettings(v2_enabled=True)))
+
+    async def probe(limit: int) -> dict[str, int]:
+        return {"limit": limit}
+
+    app.add_api_route(path, probe)  # a route with a typed parameter, which FastAPI itself validates
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://sim.test"
+    ) as client:
+        response = await client.get(path, params={"limit": "many"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    if path.startswith("/api/v2/"):
+        assert error["code"] == "BAD_REQUEST"
+        assert error["details"][0]["path"] == ["query", "limit"]
+        error = error["message"]
+    assert error.startswith("Input should be a valid integer")
