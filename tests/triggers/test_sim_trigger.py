@@ -139,10 +139,16 @@ TRIGGERS = [
         return_on_pause=True,
     ),
     SimRunTrigger(sim_conn_id="sim_v1", job_id="job-42"),
+    SimRunTrigger(
+        sim_conn_id="sim_default",
+        workflow_id="wf-1",
+        run_id="af-dag-task-abc-try1",
+        start={"input": {"q": [1, "two", None]}, "selected_outputs": ["agent.content"]},
+    ),
 ]
 
 
-@pytest.mark.parametrize("trigger", TRIGGERS, ids=["run", "all-options", "v1-job"])
+@pytest.mark.parametrize("trigger", TRIGGERS, ids=["run", "all-options", "v1-job", "start"])
 def test_serialize_recreate(trigger: SimRunTrigger) -> None:
     # the trigger row, as the worker writes it (kwargs encrypted) and the triggerer reads it back
     trigger_db = Trigger.from_object(trigger)
@@ -159,7 +165,7 @@ def test_serialize_recreate(trigger: SimRunTrigger) -> None:
 
 
 @pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="the Task SDK's serde carries trigger kwargs from 3.3 on")
-@pytest.mark.parametrize("trigger", TRIGGERS, ids=["run", "all-options", "v1-job"])
+@pytest.mark.parametrize("trigger", TRIGGERS, ids=["run", "all-options", "v1-job", "start"])
 def test_serialize_recreate_through_task_sdk_serde(trigger: SimRunTrigger) -> None:
     from airflow.sdk.serde import deserialize, serialize
 
