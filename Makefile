@@ -1,6 +1,6 @@
 # Everything a user types: `make demo` and `make test`. Both bootstrap themselves:
 # a pinned uv in .tools/, then one locked virtualenv per supported Airflow line in .venvs/.
-#   make test                 ruff + mypy, then the suite on Airflow 2.11, 3.0 and 3.3
+#   make test                 ruff + mypy, then the suite on Airflow 2.11, 3.0, 3.1, 3.2 and 3.3
 #   make test AIRFLOW=3.3     the suite on one Airflow line only
 #   make demo                 start the local Sim emulator and run the example against it
 #   make lock                 re-resolve locks/airflow-*.txt after changing dependencies
@@ -8,7 +8,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3.11
 UV_VERSION := 0.13.9
-AIRFLOW_LINES := 2.11 3.0 3.3
+AIRFLOW_LINES := 2.11 3.0 3.1 3.2 3.3
 AIRFLOW ?= $(AIRFLOW_LINES)
 DEFAULT_AIRFLOW := 3.3
 TOOLS := .tools
@@ -61,7 +61,7 @@ lock: | $(UV)
 	done
 
 clean:
-	rm -rf .venvs $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venvs $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # The provider's conformance suite (tests/conformance) on Airflow 3.3: against an emulator it starts
 # itself, or against your own Sim server (README, "Checking your own Sim server"):
