@@ -30,7 +30,15 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_sim.hooks.sim", "airflow_provider_sim.hooks.sim_async"],
             }
         ],
-        "operators": [{"integration-name": "Sim", "python-modules": ["airflow_provider_sim.operators.sim"]}],
+        "operators": [
+            {
+                "integration-name": "Sim",
+                "python-modules": [
+                    "airflow_provider_sim.operators.sim",
+                    "airflow_provider_sim.operators.resume",
+                ],
+            }
+        ],
         "sensors": [{"integration-name": "Sim", "python-modules": ["airflow_provider_sim.sensors.sim"]}],
         "triggers": [{"integration-name": "Sim", "python-modules": ["airflow_provider_sim.triggers.sim"]}],
         "connection-types": [declarative_connection_type(HOOK_CLASS_NAME)],

@@ -52,3 +52,18 @@ def test_airflow_loads_the_hook_and_its_form() -> None:
     assert hooks["sim"].hook_class_name == "airflow_provider_sim.hooks.sim.SimHook"  # type: ignore[union-attr]
     assert {f"extra__sim__{name}" for name in FIELD_NAMES} <= set(manager.connection_form_widgets)
     assert manager.field_behaviours["sim"]["relabeling"]["password"] == "API key"
+
+
+def test_every_listed_module_imports_and_the_resume_operator_is_listed() -> None:
+    import importlib
+
+    info = get_provider_info()
+    modules = [
+        m
+        for role in ("hooks", "operators", "sensors", "triggers")
+        for e in info[role]
+        for m in e["python-modules"]
+    ]
+    assert "airflow_provider_sim.operators.resume" in modules
+    for module in modules:
+        importlib.import_module(module)

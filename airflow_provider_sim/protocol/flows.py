@@ -74,7 +74,9 @@ def resume(
     spec = build_resume(api, workflow_id, run_id, context_id, input)
     response = yield spec
     as_execute = replace(spec, is_execute=True, run_id=run_id)
-    return replace(parse_execute(as_execute, response, workflow_id), run_id=run_id, status_url=None)
+    answer = parse_execute(as_execute, response, workflow_id)
+    attempt = answer.run_id if answer.run_id != run_id else None
+    return replace(answer, run_id=run_id, status_url=None, resume_attempt_id=attempt)
 
 
 def get_run(
