@@ -38,7 +38,10 @@ class SimJobSensor(BaseSensorOperator):
     :param job_id: a legacy async job id, instead of workflow and run id (templated).
     :param sim_conn_id: the ``sim`` connection (templated).
     :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``.
-    :param on_pause: when the run pauses for human input: ``"wait"`` (default), ``"succeed"`` or ``"fail"``.
+    :param on_pause: when the run pauses for human input: ``"wait"`` (default) keeps waiting
+        through the pause, in every mode (poke, reschedule, deferred), until someone answers it
+        (in Sim, or with ``SimResumeRunOperator``) and the run ends; ``"succeed"`` ends the sensor
+        at the pause (``sim_status`` is ``paused``); ``"fail"`` fails it there.
     """
 
     template_fields: Sequence[str] = ("workflow_id", "run_id", "job_id", "sim_conn_id")
