@@ -55,7 +55,7 @@ def dag_runner(sim_server: EmulatorProcess) -> DagRunner:
 @pytest.fixture
 def run_dag(dag_runner: DagRunner, emulator: EmulatorHandle, request: pytest.FixtureRequest) -> RunDag:
     """``run_dag(body, ...)``: run a DAG named after the test on a freshly reset emulator."""
-    return RunDag(dag_runner, request.node.name)
+    return RunDag(dag_runner, request.node.name, request.node.nodeid)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import json
 import os
 import queue
@@ -432,11 +433,14 @@ class RunDag:
 
     :param runner: the session's runner.
     :param test_name: the pytest node name; the DAG id is made from it.
+    :param node_id: the pytest node id: tests of one name in two modules get two DAG ids (Airflow
+        keeps a DAG id's serialized tasks, and a later DAG of that id would miss its own).
     """
 
-    def __init__(self, runner: DagRunner, test_name: str) -> None:
+    def __init__(self, runner: DagRunner, test_name: str, node_id: str = "") -> None:
         self.runner = runner
-        self.dag_id = "t_" + _slug(test_name)
+        digest = hashlib.sha256((node_id or test_name).encode()).hexdigest()[:6]
+        self.dag_id = f"t_{_slug(test_name)}_{digest}"
 
     def __call__(
         self,
