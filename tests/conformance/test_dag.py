@@ -44,7 +44,7 @@ def test_one_dag_with_every_kind_of_task(target: Target, api: str, dag_runner: D
     slow = target.slow or target.echo
     slow_input = target.slow_input(3) if target.slow else INPUT
     conflict_id = f"conformance-dag-{api}-{uuid.uuid4().hex[:12]}"
-    dag_id = f"conformance_{api}"
+    dag_id = f"conformance_{api}_{uuid.uuid4().hex[:6]}"  # never a stale serialized DAG of the same id
     body = f"""
         SimExecuteWorkflowOperator(task_id="sync", workflow_id={target.echo!r}, input={INPUT!r},
                                    async_execution=False)
