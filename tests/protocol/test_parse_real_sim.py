@@ -48,7 +48,6 @@ from airflow_provider_sim.protocol.models import (
 )
 from airflow_provider_sim.protocol.parse import (
     parse_deployment,
-    parse_run,
     parse_usage_limits,
     parse_workflow,
     raise_for_response,
@@ -64,6 +63,9 @@ SLOW = "d007ded0-7422-4ccb-94c5-6571c5f1754d"
 APPROVAL = "dfbe8534-751e-4efc-8b92-e42d0ea6bb27"
 BOOM = "Function 1: Line 1: `throw new Error('boom from realsim');` - boom from realsim"
 CONTEXT = "ba9dafe5-4b2b-4bc5-99be-88b309abc9df"
+V1_RESUME = (
+    "approval: v1 resume (POST /api/resume/{workflowId}/{executionId}/{contextId}, the _resume.apiUrl)"
+)
 
 
 @cache
@@ -411,7 +413,7 @@ def test_v2_async_resume_does_not_point_at_the_status_url_sim_answers_404_for() 
 def test_v1_resume_answer() -> None:
     run, [spec] = drive(
         flows.resume(V1, APPROVAL, "e4f6f0b5-0f38-473e-b216-4efe3920acd2", CONTEXT, {"approved": True}),
-        "approval: v1 resume (POST /api/resume/{workflowId}/{executionId}/{contextId}, the _resume.apiUrl)",
+        V1_RESUME,
     )
     assert spec.path == f"/api/resume/{APPROVAL}/e4f6f0b5-0f38-473e-b216-4efe3920acd2/{CONTEXT}"
     assert (run.run_id, run.status) == ("e4f6f0b5-0f38-473e-b216-4efe3920acd2", RunStatus.COMPLETED)
@@ -557,16 +559,44 @@ def test_rate_limit_headers_with_an_iso_reset() -> None:
     assert parse_rate_limit(answer("v2 bad API key").headers) is None
 
 
-def test_usage_limits_and_status_reads_are_parsed_from_their_own_requests() -> None:
-    # the specs the hook sends for the reads above, so the paths are the recorded ones
-    assert build_usage_limits().path == "/api/users/me/usage-limits"
-    assert build_deployment_status(ECHO).path == f"/api/workflows/{ECHO}/status"
-    assert build_get_workflow(ECHO).path == f"/api/v2/workflows/{ECHO}"
-    assert build_cancel(V1, ECHO, "r1").path == f"/api/workflows/{ECHO}/executions/r1/cancel"
-    run = parse_run(
-        build_get_run(V2, ECHO, "r1"),
-        answer("v2 run status of the sync run (includeOutput=true)"),
-        ECHO,
-        "r1",
-    )
-    assert run.run_id == "realsim-v2-b3aa562b"
+@pytest.mark.parametrize(
+    ("title", "spec"),
+    [
+        ("usage limits", build_usage_limits()),
+        ("v1 deployment status", build_deployment_status(ECHO)),
+        ("v2 workflow", build_get_workflow(ECHO)),
+        ("v1 cancel a finished execution", build_cancel(V1, ECHO, "realsim-v1-io-098a8dc7")),
+        ("v2 cancel a finished run", build_cancel(V2, ECHO, "realsim-v2-async-b3aa562b")),
+        (
+            "v1 job status of the failed async run",
+            build_get_job("workflow-execution:7218ac00-42af-40f0-bc8f-7260df1e3254"),
+        ),
+        (
+            "v2 run status of the sync run (includeOutput=true)",
+            build_get_run(V2, ECHO, "realsim-v2-b3aa562b"),
+        ),
+        (
+            "v1 execution status with includeOutput=true",
+            build_get_run(V1, ECHO, "realsim-v1-io-098a8dc7"),
+        ),
+        (
+            "approval: v2 resume (contextId from the status, approver input)",
+            build_resume(V2, APPROVAL, "realsim-approval-sync-42ce5c4e", CONTEXT),
+        ),
+        (
+            V1_RESUME,
+            build_resume(V1, APPROVAL, "e4f6f0b5-0f38-473e-b216-4efe3920acd2", CONTEXT),
+        ),
+        ("v2 sync execute with X-Run-Id", build_execute(V2, ECHO, {}, run_id="realsim-v2-b3aa562b")),
+        (
+            "v1 async execute (X-Execution-Mode: async, client-chosen X-Execution-Id)",
+            build_execute(V1, ECHO, {}, run_id="realsim-v1-async-b3aa562b", mode="async"),
+        ),
+    ],
+)
+def test_the_provider_asks_for_what_was_recorded(title: str, spec: RequestSpec) -> None:
+    request = _recorded()[title]["request"]
+    assert (spec.method, spec.path) == (request["method"], request["target"].split("?")[0])
+    for name, value in request["headers"].items():  # the recorded headers that name the run
+        if name.lower().startswith(("x-run", "x-execution")):
+            assert spec.headers[name] == value
