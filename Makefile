@@ -69,7 +69,7 @@ clean:
 #        SIM_ECHO_WORKFLOW_ID=... SIM_FAIL_WORKFLOW_ID=...
 conformance: .venvs/af-$(DEFAULT_AIRFLOW)/.synced
 	@set +e; home=$$(mktemp -d "$${TMPDIR:-/tmp}/airflow-provider-sim-conformance-XXXXXX"); \
-	AIRFLOW_HOME=$$home AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW_HOME=$$home AIRFLOW__CORE__LOAD_EXAMPLES=False SIM_CONFORMANCE=server \
 	  .venvs/af-$(DEFAULT_AIRFLOW)/bin/python -m pytest -rs tests/conformance $(PYTEST_ARGS); rc=$$?; \
 	rm -rf "$$home"; exit $$rc
 

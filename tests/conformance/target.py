@@ -12,9 +12,11 @@ Against your own Sim, set (``make conformance`` passes them through)::
     SIM_APPROVAL_WORKFLOW_ID      optional: a deployed workflow with a Human-in-the-loop block;
                                   needed to check pause and resume
 
-Without ``SIM_BASE_URL`` the suite starts the emulator on loopback, with v2 switched on. A test
-that needs an optional id skips, saying which variable to set; nothing here uses the emulator's
-own controls against a real server.
+They are read only when ``SIM_CONFORMANCE=server`` is set too (``make conformance`` sets it), so
+``make test`` checks the emulator even in a shell where the real-sim kit exported ``SIM_BASE_URL``.
+Otherwise the suite starts the emulator on loopback, with v2 switched on. A test that needs an
+optional id skips, saying which variable to set; nothing here uses the emulator's own controls
+against a real server.
 """
 
 from __future__ import annotations
@@ -98,10 +100,22 @@ def connection_json(target: Target, api: str) -> str:
     )
 
 
+def server_from_environment() -> str | None:
+    """The base URL of the server the environment names, if the suite is asked to check one."""
+    if os.environ.get("SIM_CONFORMANCE") != "server":
+        return None
+    return os.environ.get("SIM_BASE_URL") or None
+
+
 def describe_environment() -> str:
     """One line naming the target from the environment alone (before anything starts)."""
-    base_url = os.environ.get("SIM_BASE_URL")
-    return f"Sim at {base_url}" if base_url else "the emulator (started by the suite on 127.0.0.1, v2 on)"
+    base_url = server_from_environment()
+    if base_url:
+        return f"Sim at {base_url}"
+    ignored = (
+        " (SIM_BASE_URL ignored: `make conformance` checks it)" if os.environ.get("SIM_BASE_URL") else ""
+    )
+    return f"the emulator (started by the suite on 127.0.0.1, v2 on){ignored}"
 
 
 @contextmanager
@@ -110,7 +124,7 @@ def target_from_environment() -> Iterator[Target]:
 
     :raises TargetConfigurationError: ``SIM_BASE_URL`` is set but a required variable is not.
     """
-    if os.environ.get("SIM_BASE_URL"):
+    if server_from_environment():
         missing = [name for name in REQUIRED if not os.environ.get(name)]
         if missing:
             raise TargetConfigurationError(
