@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from airflow_provider_sim.connection_form import DEFAULT_CONN_ID
 from airflow_provider_sim.events import run_from_event
 from airflow_provider_sim.exceptions import SimConfigurationError, SimConflictError, SimWaitTimeoutError
 from airflow_provider_sim.links import SimRunLink
+from airflow_provider_sim.operators.hitl import AsksInAirflow, check_available
 from airflow_provider_sim.operators.runs import (
     PAUSE_CHOICES,
     complete,
@@ -35,9 +37,11 @@ if TYPE_CHECKING:  # the hook (requests, tenacity, sseclient) and the trigger (A
 CANCEL_SECONDS = 30.0
 #: the largest input (as JSON) a deferrable task hands to the triggerer to start the run with
 MAX_TRIGGER_INPUT_BYTES = 64 * 1024
+#: ``on_pause`` choices of the operator: the sensor's, and asking the person in Airflow
+OPERATOR_PAUSE_CHOICES = (*PAUSE_CHOICES, "airflow")
 
 
-class SimExecuteWorkflowOperator(BaseOperator):
+class SimExecuteWorkflowOperator(AsksInAirflow, BaseOperator):
     """Run a deployed Sim workflow and return its output (XCom ``return_value``).
 
     Modes: by default the run is started asynchronously and polled from the worker;
@@ -69,7 +73,20 @@ class SimExecuteWorkflowOperator(BaseOperator):
     :param check_deployed: check first that the workflow is deployed, and fail with a clear message if not.
     :param on_pause: when the run pauses for human input: ``"wait"`` (default) until it finishes,
         ``"succeed"`` (returning what Sim reports for the paused run: the output so far for a
-        synchronous run, usually nothing when polled), or ``"fail"``.
+        synchronous run, usually nothing when polled), ``"fail"``, or ``"airflow"`` (Airflow 3.1+):
+        ask the person in Airflow (a Required Action on the task, answered in Airflow's UI or
+        REST API), resume the run with the answer and wait on; each later pause asks again. The
+        answers (who, when, what) go to XCom ``sim_hitl_answers``; at any pause, Sim's own page
+        for it goes to XCom ``sim_resume_url`` and the log.
+    :param hitl_params: with ``on_pause="airflow"``: the form (``Param`` or default value by field
+        name) when Sim sends none with the pause (a polled run's status carries no display data or
+        form; a synchronous run's answer does, and then Sim's form is used). Without either, the
+        form is one JSON field ``input``: the whole resume input.
+    :param hitl_assignees: who may answer: Airflow users as ``{"id": ..., "name": ...}``.
+    :param hitl_response_timeout: how long the person may take; then ``hitl_timeout_answer``
+        answers, or (without one) the task fails and the run stays paused in Sim.
+    :param hitl_timeout_answer: the form's values to resume with when the response timeout passes
+        (fields not named keep the form's defaults); ``None``: fail at the timeout.
     :param start_in_triggerer: with ``deferrable=True``, start the run from the triggerer too (when
         the input is JSON of at most 64 KiB): the worker slot is free at once, and when the
         account is at its plan's cap of runs in flight the triggerer's starts take turns, one per
@@ -99,6 +116,10 @@ class SimExecuteWorkflowOperator(BaseOperator):
         check_deployed: bool = False,
         on_pause: str = "wait",
         start_in_triggerer: bool = True,
+        hitl_params: dict[str, Any] | None = None,
+        hitl_assignees: list[dict[str, str]] | None = None,
+        hitl_response_timeout: timedelta | None = None,
+        hitl_timeout_answer: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -114,9 +135,22 @@ class SimExecuteWorkflowOperator(BaseOperator):
         self.timeout = check_timeout(timeout, name="timeout") if timeout is not None else None
         self.execution_timeout_seconds = execution_timeout_seconds
         self.check_deployed = check_deployed
-        if on_pause not in PAUSE_CHOICES:
-            raise SimConfigurationError(f"on_pause must be one of {PAUSE_CHOICES}, got {on_pause!r}.")
+        if on_pause not in OPERATOR_PAUSE_CHOICES:
+            raise SimConfigurationError(
+                f"on_pause must be one of {OPERATOR_PAUSE_CHOICES}, got {on_pause!r}."
+            )
+        if on_pause == "airflow":
+            check_available()
+            if stream or not wait_for_completion:
+                raise SimConfigurationError(
+                    "on_pause='airflow' waits for the run and its answers: it cannot be combined "
+                    "with stream=True or wait_for_completion=False."
+                )
         self.on_pause = on_pause
+        self.hitl_params = hitl_params
+        self.hitl_assignees = hitl_assignees
+        self.hitl_response_timeout = hitl_response_timeout
+        self.hitl_timeout_answer = hitl_timeout_answer
         self.start_in_triggerer = start_in_triggerer
         if stream and (deferrable or not wait_for_completion):
             raise SimConfigurationError(
@@ -164,13 +198,15 @@ class SimExecuteWorkflowOperator(BaseOperator):
             run = self._start(context, workflow_id, workflow_input, run_id)
         self._run = run
         publish_run(self.hook, context, run, self.log)
+        if self.on_pause == "airflow":
+            self._start_answers(context)
         if not self.wait_for_completion:
             return run.run_id
         if self._is_done(run):
-            return complete(context, run, on_pause=self.on_pause, log=self.log)
+            return self._finish(context, run)
         if self.deferrable:
             self._defer(run)
-        return complete(context, self._wait(run), on_pause=self.on_pause, log=self.log)
+        return self._finish(context, self._wait(run))
 
     def _start(self, context: Context, workflow_id: str, workflow_input: Any, run_id: str) -> SimRun:
         is_async = self.async_execution or self.deferrable or not self.wait_for_completion
@@ -252,6 +288,8 @@ class SimExecuteWorkflowOperator(BaseOperator):
         self._run = run
         remember_run(context, run)
         publish_run(self.hook, context, run, self.log)
+        if self.on_pause == "airflow":
+            self._start_answers(context)
         self._defer(run, start)
 
     def _defer(self, run: SimRun, start: dict[str, Any] | None = None) -> None:
@@ -276,7 +314,7 @@ class SimExecuteWorkflowOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: validate its event, then finish like the non-deferred path."""
         run = run_from_event(event)
-        return complete(context, run, on_pause=self.on_pause, log=self.log)
+        return self._finish(context, run)
 
     def _cancel(self, why: str) -> None:
         run = self._run
