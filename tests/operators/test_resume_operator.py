@@ -122,7 +122,8 @@ def test_refusals_fail_the_task_with_what_happened(
         imports=IMPORTS,
     )
     assert result.states == {"again": "failed", "unknownctx": "failed", "notpaused": "failed"}, result.tail()
-    assert "is not resumable at 'approval': that pause was already answered" in result.log
-    assert "Sim knows no pause point 'no-such-context' on run wrong-ctx" in result.log
-    assert "Sim run done-run of workflow 'echo' is completed, not paused" in result.log
+    # short fragments: Airflow 3.0 logs the error inside a wrapped rich traceback
+    assert "already answered" in result.log
+    assert "knows no pause point" in result.log
+    assert "completed, not paused" in result.log
     assert sim_hook.get_run("approval", "wrong-ctx").status is RunStatus.PAUSED  # left as it was
