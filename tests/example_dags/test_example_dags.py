@@ -20,6 +20,7 @@ EXPECTED = {
     "example_sim_fire_and_forget",
     "example_sim_paused",
     "example_sim_mapped",
+    "example_sim_resume",
 }
 
 
@@ -66,7 +67,8 @@ def test_each_example_runs_end_to_end(path: Path, dag_runner: DagRunner, emulato
     executions = emulator.control.executions()
     # every example starts one Sim run per Sim task instance (the sensor starts none)
     sim_tasks = [t for t in result.tasks if "sim_run_id" in t.xcom]
-    assert len(executions) == len(sim_tasks) and sim_tasks
+    # (a resume names the run it answered: that run is not started again)
+    assert len(executions) == len({t.xcom["sim_run_id"] for t in sim_tasks}) and sim_tasks
     assert {e["id"] for e in executions} == {t.xcom["sim_run_id"] for t in sim_tasks}
     if path.stem == "example_sim_deferrable":
         assert "running trigger in line" in result.log
@@ -76,5 +78,11 @@ def test_each_example_runs_end_to_end(path: Path, dag_runner: DagRunner, emulato
     if path.stem == "example_sim_mapped":
         tickets = [t.return_value["ticket"] for t in result.mapped("summarise_ticket")]
         assert tickets == ["T-101", "T-102", "T-103"]
+    if path.stem == "example_sim_resume":
+        assert result.task("answer").return_value["resumeInput"] == {
+            "approved": True,
+            "comment": "within budget",
+        }
+        assert result.task("answer").xcom["sim_run_id"] == result.task("request_approval").xcom["sim_run_id"]
     if path.stem == "example_sim_paused":
         assert result.task("request_approval").xcom["sim_status"] == "paused"
