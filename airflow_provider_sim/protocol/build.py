@@ -25,8 +25,9 @@ MAX_EXECUTION_TIMEOUT_SECONDS = 604_800
 USER_AGENT = f"airflow-provider-sim/{__version__}"
 ExecuteMode = Literal["sync", "async", "stream"]
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_WORKFLOW_ID = re.compile(r"^[A-Za-z0-9._:~-]{1,200}$")
+# matched with fullmatch: ``$`` would let a trailing newline through
+_RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_WORKFLOW_ID = re.compile(r"[A-Za-z0-9._:~-]{1,200}")
 
 
 def client_headers(api_key: str) -> dict[str, str]:
@@ -61,7 +62,11 @@ def normalize_base_url(url: str | None, *, default: str) -> str:
 
 def check_workflow_id(workflow_id: object) -> str:
     """A workflow id is one path segment: reject empty, path-like and non-string ids."""
-    if not isinstance(workflow_id, str) or not _WORKFLOW_ID.match(workflow_id) or workflow_id in (".", ".."):
+    if (
+        not isinstance(workflow_id, str)
+        or not _WORKFLOW_ID.fullmatch(workflow_id)
+        or workflow_id in (".", "..")
+    ):
         raise SimConfigurationError(
             f"workflow_id {workflow_id!r} is not a Sim workflow id: pass the id from the workflow's "
             "URL in Sim (…/w/<workflow id>), without slashes, spaces or a URL around it."
@@ -71,7 +76,7 @@ def check_workflow_id(workflow_id: object) -> str:
 
 def check_run_id(run_id: object, *, name: str = "run_id") -> str:
     """A run id (ours or Sim's) must match Sim's pattern ``^[A-Za-z0-9._:-]{1,128}$``."""
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
         raise SimConfigurationError(
             f"{name} {run_id!r} is not a valid Sim run id: use 1-128 characters from "
             "letters, digits and . _ : - (for example the run id an execute returned)."

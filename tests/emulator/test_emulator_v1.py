@@ -277,3 +277,11 @@ def test_usage_limits_reflect_the_configured_rate_limits(emulator: EmulatorHandl
     assert async_["requestsPerMinute"] == 120 and async_["isLimited"] is False and async_["resetAt"]
     assert set(body["usage"]) == {"currentPeriodCost", "limit", "plan"}
     assert set(body["storage"]) == {"usedBytes", "limitBytes", "percentUsed"}
+
+
+def test_ids_with_a_trailing_newline_are_not_the_id_without_it(emulator: EmulatorHandle) -> None:
+    assert execute(emulator, "echo", {}, **{"X-Execution-Id": "r1"}).status_code == 200
+    assert execute(emulator, "echo%0A").status_code == 404
+    assert get(emulator, "/api/workflows/echo/executions/r1%0A").status_code == 404
+    assert get(emulator, "/api/workflows/echo%0A/status").status_code == 404
+    assert get(emulator, "/api/workflows/echo/executions/r1").status_code == 200

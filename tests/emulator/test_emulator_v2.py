@@ -11,6 +11,7 @@ import pytest
 from emulator_helpers import poll
 
 from airflow_provider_sim.emulator.control import EmulatorHandle
+from airflow_provider_sim.emulator.views import id_problem
 
 RUN_RESULT_KEYS = {"runId", "workflowId", "status", "output", "error", "startedAt", "endedAt", "durationMs"}
 RUN_STATUS_KEYS = {
@@ -264,3 +265,21 @@ def test_v2_switched_off_answers_404_everywhere(client: httpx.Client, emulator: 
         assert response.json()["error"]["code"] == "NOT_FOUND"
     v1 = httpx.post(f"{emulator.base_url}/api/workflows/echo/execute", json={}, headers=emulator.headers)
     assert v1.status_code == 200
+
+
+def test_ids_with_a_trailing_newline_are_not_the_id_without_it(client: httpx.Client) -> None:
+    assert execute(client, "echo", {"input": {}}, **{"X-Run-Id": "r1"}).status_code == 200
+    assert execute(client, "echo%0A", {"input": {}}).json()["error"]["message"] == "Workflow not found"
+    assert client.get("/workflows/echo%0A").status_code == 404
+    missing_run = client.get("/workflows/echo/runs/r1%0A")
+    assert missing_run.status_code == 404 and missing_run.json()["error"]["message"] == "Run not found"
+    assert client.post("/workflows/echo/runs/r1%0A/cancel", json={}).status_code == 404
+    assert client.get("/workflows/echo/runs/r1").status_code == 200
+
+
+def test_client_chosen_ids_are_full_matched() -> None:
+    # no HTTP client sends a header ending in a newline, so the check is exercised directly
+    assert id_problem("r1", "Run ID") is None
+    assert id_problem("r1\n", "Run ID") == (
+        "Run ID can only contain letters, numbers, dots, underscores, colons, and hyphens"
+    )

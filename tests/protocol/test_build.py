@@ -28,7 +28,8 @@ V1, V2 = ApiVersion.V1, ApiVersion.V2
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "a/b", "../etc", "..", ".", "id with space", "x?y=1", None, 42, "https://www.sim.ai/w/x"]
+    "bad",
+    ["", "a/b", "../etc", "..", ".", "id with space", "x?y=1", None, 42, "https://www.sim.ai/w/x", "echo\n"],
 )
 def test_path_like_or_empty_workflow_ids_are_rejected(bad: object) -> None:
     with pytest.raises(SimConfigurationError, match="workflow's URL"):
@@ -40,10 +41,27 @@ def test_real_workflow_ids_pass() -> None:
     assert check_workflow_id("echo") == "echo"
 
 
-@pytest.mark.parametrize("bad", ["", "a" * 129, "has space", "slash/y", None])
+@pytest.mark.parametrize("bad", ["", "a" * 129, "has space", "slash/y", None, "r1\n", "\nr1", "r1\r\n"])
 def test_run_ids_follow_sims_pattern(bad: object) -> None:
     with pytest.raises(SimConfigurationError, match="1-128 characters"):
         check_run_id(bad)
+
+
+@pytest.mark.parametrize("api", [V1, V2])
+def test_a_trailing_newline_in_an_id_fails_before_any_request_exists(api: ApiVersion) -> None:
+    # ``$`` matches before a final newline: "echo\n" would go out as echo%0A, "r1\n" in a header
+    with pytest.raises(SimConfigurationError, match="workflow's URL"):
+        build_execute(api, "echo\n", {}, run_id="r1")
+    with pytest.raises(SimConfigurationError, match="1-128 characters"):
+        build_execute(api, "echo", {}, run_id="r1\n")
+    with pytest.raises(SimConfigurationError, match="1-128 characters"):
+        build_get_run(api, "echo", "r1\n")
+    with pytest.raises(SimConfigurationError, match="1-128 characters"):
+        build_cancel(api, "echo", "r1\n")
+    with pytest.raises(SimConfigurationError, match="context_id"):
+        build_resume(api, "echo", "r1", "ctx\n")
+    with pytest.raises(SimConfigurationError, match="job_id"):
+        build_get_job("job\n")
 
 
 def test_generated_run_ids_are_valid_and_distinct() -> None:
