@@ -148,7 +148,7 @@ class SimHook(SimBaseHook):
                 settings.base_url + spec.path,
                 params=dict(spec.params) or None,
                 headers=dict(spec.headers) or None,
-                json=spec.json_body,
+                data=spec.body,
                 timeout=(CONNECT_TIMEOUT_SECONDS, spec.read_timeout or settings.timeout),
                 allow_redirects=False,
                 stream=spec.stream,

@@ -130,7 +130,7 @@ class SimAsyncHook(SimBaseHook):
                 settings.base_url + spec.path,
                 params=dict(spec.params) or None,
                 headers=dict(spec.headers) or None,
-                json=spec.json_body,
+                data=spec.body,
                 timeout=timeout,
                 allow_redirects=False,
                 proxy=self._proxy,

@@ -6,7 +6,6 @@ Every check here runs before anything is sent, and every error names the fix.
 from __future__ import annotations
 
 import base64
-import json
 import math
 import mimetypes
 import os
@@ -19,7 +18,7 @@ from urllib.parse import quote, urlsplit
 
 from airflow_provider_sim import __version__
 from airflow_provider_sim.exceptions import SimConfigurationError
-from airflow_provider_sim.protocol.models import ApiVersion, RequestSpec
+from airflow_provider_sim.protocol.models import ApiVersion, RequestSpec, encode_json
 
 MAX_EXECUTION_TIMEOUT_SECONDS = 604_800
 USER_AGENT = f"airflow-provider-sim/{__version__}"
@@ -134,11 +133,12 @@ def workflow_input(value: Any) -> dict[str, Any]:
     wrapped = value if isinstance(value, dict) else {"input": value}
     converted = _files_to_base64(wrapped)
     try:
-        json.dumps(converted, allow_nan=False)
+        encode_json(converted)
     except (TypeError, ValueError) as err:
         raise SimConfigurationError(
             f"The workflow input is not JSON-serialisable ({err}): pass only dicts, lists, strings, "
-            "numbers, booleans, None and file objects (convert dates and other objects to strings)."
+            "finite numbers, booleans, None and file objects (convert dates and other objects to "
+            "strings; NaN and Infinity have no JSON form)."
         ) from err
     return converted
 

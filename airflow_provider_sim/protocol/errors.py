@@ -34,8 +34,10 @@ _FIX_BY_STATUS: dict[int, str] = {
     "billing settings; retrying will not help",
     403: "the API key may not do this: check the key's workspace and permissions in Sim",
     404: "check the id (workflow ids are in the workflow's URL in Sim) and the connection's base URL",
-    413: "the request body is over Sim's 10 MiB limit: send large files as URLs instead",
 }
+
+#: the largest request body Sim reads (``MAX_REQUEST_BODY_SIZE``, 10 MiB)
+MAX_BODY_BYTES = 10 * 1024 * 1024
 
 #: Sim's answer to every ``/api/v2`` path while v2 is off (its own catch-all 404 has the same body)
 V2_OFF_MESSAGE = "Not found"
@@ -177,8 +179,16 @@ def raise_for_response(spec: RequestSpec, response: HttpResponse, *, now: dateti
         413: SimBadRequestError,
         415: SimBadRequestError,
     }.get(status, SimServerError if status >= 500 else SimApiError)
-    fix = _FIX_BY_STATUS.get(status)
+    fix = _too_large_fix(spec) if status == 413 else _FIX_BY_STATUS.get(status)
     raise error_class(f"{message}: {fix}" if fix else message, **common)
+
+
+def _too_large_fix(spec: RequestSpec) -> str:
+    size = len(spec.body or b"")
+    return (
+        f"the request body is {size:,} bytes ({size / 1024 / 1024:.1f} MiB) and Sim takes at most "
+        f"{MAX_BODY_BYTES:,} bytes (10 MiB): send large files as URLs instead of inline"
+    )
 
 
 def _conflict(

@@ -23,6 +23,20 @@ async def test_reads_and_cancels_like_the_sync_hook(sim_conn: ConnFactory, api_v
         assert not (await hook.cancel_run("sleep", queued.run_id)).cancelled
 
 
+async def test_bodies_go_out_as_utf8_not_escapes(sim_conn: ConnFactory, emulator: EmulatorHandle) -> None:
+    text = "漢字" * 50_000
+    async with SimAsyncHook(sim_conn()) as hook:
+        queued = await hook.execute_workflow("echo", {"text": text}, run_id="utf8-1")
+        assert (await hook.get_run("echo", queued.run_id)).status is not RunStatus.FAILED
+    execute = emulator.control.requests_received()[0]
+    assert execute["json"]["input"] == {"text": text}
+    assert execute["headers"]["content-type"] == "application/json"
+    assert len(text.encode()) < execute["bodyBytes"] < len(text.encode()) + 200
+    with pytest.raises(SimConfigurationError, match="NaN and Infinity"):
+        async with SimAsyncHook(sim_conn()) as hook:
+            await hook.execute_workflow("echo", {"score": float("nan")}, run_id="nan-1")
+
+
 async def test_errors_and_retries_match_the_sync_side(
     sim_conn: ConnFactory, emulator: EmulatorHandle
 ) -> None:

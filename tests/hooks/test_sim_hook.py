@@ -7,6 +7,7 @@ import io
 import pytest
 
 from airflow_provider_sim.emulator.control import EmulatorHandle
+from airflow_provider_sim.exceptions import SimBadRequestError, SimConfigurationError
 from airflow_provider_sim.hooks.sim import SimHook
 from airflow_provider_sim.protocol.models import RunStatus
 
@@ -30,6 +31,34 @@ def test_scalar_input_and_files_are_sent_as_the_sdk_does(hook: SimHook) -> None:
     upload.name = "report.pdf"
     output = hook.execute_workflow("echo", {"doc": upload}).output
     assert output["doc"]["data"] == "data:application/pdf;base64,JVBERi0x"
+
+
+#: 9 MiB of CJK text: within Sim's 10 MiB as UTF-8 (3 bytes a character), 18 MiB as \\u escapes
+CJK_TEXT = "漢字" * (9 * 1024 * 1024 // 6)
+
+
+def test_bodies_go_out_as_utf8_not_escapes(hook: SimHook, emulator: EmulatorHandle) -> None:
+    run = hook.execute_workflow("echo", {"text": CJK_TEXT})
+    assert run.output == {"text": CJK_TEXT}
+    [received] = emulator.control.requests_received()
+    assert received["headers"]["content-type"] == "application/json"
+    assert len(CJK_TEXT.encode()) < received["bodyBytes"] < len(CJK_TEXT.encode()) + 200
+
+
+def test_a_body_over_10_mib_says_its_size_and_the_limit(hook: SimHook, emulator: EmulatorHandle) -> None:
+    with pytest.raises(SimBadRequestError) as caught:
+        hook.execute_workflow("echo", {"text": CJK_TEXT + "漢" * 400_000})
+    [received] = emulator.control.requests_received()
+    assert received["status"] == 413
+    assert f"{received['bodyBytes']:,} bytes" in str(caught.value)
+    assert "at most 10,485,760 bytes (10 MiB)" in str(caught.value)
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")])
+def test_nan_and_infinity_fail_before_sending(hook: SimHook, emulator: EmulatorHandle, number: float) -> None:
+    with pytest.raises(SimConfigurationError, match="NaN and Infinity have no JSON form"):
+        hook.execute_workflow("echo", {"score": number})
+    assert emulator.control.requests_received() == []
 
 
 def test_async_execute_then_wait(hook: SimHook, api_version: str) -> None:

@@ -115,8 +115,17 @@ def test_file_objects_become_base64_file_values() -> None:
 def test_input_that_is_not_json_names_the_fix() -> None:
     with pytest.raises(SimConfigurationError, match="convert dates"):
         workflow_input({"when": datetime(2026, 1, 1)})
+    for number in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(SimConfigurationError, match="NaN and Infinity have no JSON form"):
+            workflow_input({"x": number})
     with pytest.raises(SimConfigurationError, match="not JSON"):
-        workflow_input({"x": float("nan")})
+        workflow_input({"x": "\ud800"})  # a lone surrogate has no UTF-8 form
+
+
+def test_bodies_are_encoded_once_as_compact_utf8() -> None:
+    spec = build_execute(V2, "wf", {"text": "漢字 é"}, run_id="r-1")
+    assert spec.body == '{"input":{"text":"漢字 é"}}'.encode()
+    assert build_get_run(V2, "wf", "r-1").body is None
 
 
 def test_v2_execute_names_its_run_and_uses_a_strict_body() -> None:

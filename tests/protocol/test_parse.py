@@ -11,6 +11,7 @@ import pytest
 from airflow_provider_sim.exceptions import (
     SimApiError,
     SimAuthError,
+    SimBadRequestError,
     SimConflictError,
     SimInvalidResponseError,
     SimNotDeployedError,
@@ -107,6 +108,17 @@ def test_fixes_are_named() -> None:
         raise_for_response(GET, answer(402, {"error": "Usage limit exceeded"}))
     with pytest.raises(SimNotDeployedError, match="deploy the workflow"):
         raise_for_response(GET, answer(403, {"error": "Workflow is not deployed"}))
+
+
+def test_413_gives_the_bodys_size_and_the_limit() -> None:
+    spec = build_execute(ApiVersion.V2, "wf", {"text": "漢" * 4_000_000}, run_id="r1")
+    assert spec.body is not None and len(spec.body) == 12_000_021
+    too_large = {"error": {"code": "PAYLOAD_TOO_LARGE", "message": "Request body too large"}}
+    with pytest.raises(SimBadRequestError) as caught:
+        raise_for_response(spec, answer(413, too_large))
+    message = str(caught.value)
+    assert "12,000,021 bytes (11.4 MiB)" in message
+    assert "at most 10,485,760 bytes (10 MiB)" in message and "as URLs" in message
 
 
 def test_409_knows_whether_our_own_resend_hit_it() -> None:
