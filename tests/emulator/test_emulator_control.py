@@ -75,8 +75,8 @@ def test_reset_cancels_unfinished_runs(emulator: EmulatorHandle) -> None:
         timeout=5,
     )
     requests.post(
-        f"{emulator.base_url}/api/v2/workflows/sleep/execute",
-        json={"input": {"seconds": 30}, "async": True},
+        f"{emulator.base_url}/api/v2/workflows/hold/execute",
+        json={"input": {"tag": 1}, "async": True},
         headers=emulator.headers,
         timeout=5,
     )

@@ -121,7 +121,7 @@ def test_thrown_failure_makes_the_async_job_fail(emulator: EmulatorHandle) -> No
 
 def test_sync_timeout_is_408(emulator: EmulatorHandle) -> None:
     emulator.control.settings(sync_timeout_seconds=0.2)
-    response = execute(emulator, "sleep", {"seconds": 5})
+    response = execute(emulator, "hold", {"tag": 1})  # held: only the timeout ends it
     assert response.status_code == 408
     assert response.json()["success"] is False and "timed out" in response.json()["error"]
     assert emulator.control.executions()[0]["status"] == "failed"
@@ -129,7 +129,7 @@ def test_sync_timeout_is_408(emulator: EmulatorHandle) -> None:
 
 def test_async_execution_timeout_header_fails_the_job(emulator: EmulatorHandle) -> None:
     headers = {"X-Execution-Mode": "async", "X-Execution-Timeout-Seconds": "1"}
-    receipt = execute(emulator, "sleep", {"seconds": 5}, **headers).json()
+    receipt = execute(emulator, "hold", {"tag": 1}, **headers).json()
     job = poll(
         lambda: get(emulator, f"/api/jobs/{receipt['jobId']}").json(), lambda j: j["status"] == "failed"
     )
@@ -166,17 +166,17 @@ def test_execution_status_and_include_output(emulator: EmulatorHandle) -> None:
 
 
 def test_cancel_running_then_finished_is_409(emulator: EmulatorHandle) -> None:
-    receipt = execute(emulator, "sleep", {"seconds": 5}, **{"X-Execution-Mode": "async"}).json()
+    receipt = execute(emulator, "hold", {"tag": 1}, **{"X-Execution-Mode": "async"}).json()
     run_id = receipt["executionId"]
-    cancel_url = f"{emulator.base_url}/api/workflows/sleep/executions/{run_id}/cancel"
+    cancel_url = f"{emulator.base_url}/api/workflows/hold/executions/{run_id}/cancel"
     poll(
-        lambda: get(emulator, f"/api/workflows/sleep/executions/{run_id}").json()["status"],
+        lambda: get(emulator, f"/api/workflows/hold/executions/{run_id}").json()["status"],
         lambda s: s == "running",
     )
     response = requests.post(cancel_url, headers=emulator.headers, timeout=5)
     assert response.status_code == 200
     assert response.json()["success"] is True and response.json()["executionId"] == run_id
-    assert get(emulator, f"/api/workflows/sleep/executions/{run_id}").json()["status"] == "cancelled"
+    assert get(emulator, f"/api/workflows/hold/executions/{run_id}").json()["status"] == "cancelled"
     assert get(emulator, f"/api/jobs/{receipt['jobId']}").json()["status"] == "cancelled"
 
     done_id = execute(emulator, "echo").json()["executionId"]

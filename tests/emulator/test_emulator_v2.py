@@ -136,31 +136,31 @@ def test_failed_run_is_in_band(client: httpx.Client) -> None:
 
 def test_sync_timeout_is_failed_with_code_timeout(client: httpx.Client, emulator: EmulatorHandle) -> None:
     emulator.control.settings(sync_timeout_seconds=0.2)
-    response = execute(client, "sleep", {"input": {"seconds": 5}})
+    response = execute(client, "hold", {"input": {"tag": 1}})  # held: only the timeout ends it
     assert response.status_code == 200
     data = response.json()["data"]
     assert data["status"] == "failed" and data["error"]["code"] == "TIMEOUT"
 
 
 def test_async_execution_timeout_fails_the_run(client: httpx.Client) -> None:
-    body = {"input": {"seconds": 5}, "async": True, "executionTimeoutSeconds": 1}
-    run_id = execute(client, "sleep", body).json()["data"]["runId"]
+    body = {"input": {"tag": 1}, "async": True, "executionTimeoutSeconds": 1}
+    run_id = execute(client, "hold", body).json()["data"]["runId"]
     done = poll(
-        lambda: run_status(client, "sleep", run_id),
+        lambda: run_status(client, "hold", run_id),
         lambda d: d["status"] != "running" and d["status"] != "queued",
     )
     assert done["status"] == "failed" and done["error"]["code"] == "TIMEOUT"
 
 
 def test_cancel_running_run_then_already_cancelled(client: httpx.Client) -> None:
-    run_id = execute(client, "sleep", {"input": {"seconds": 5}, "async": True}).json()["data"]["runId"]
-    poll(lambda: run_status(client, "sleep", run_id), lambda d: d["status"] == "running")
-    cancelled = client.post(f"/workflows/sleep/runs/{run_id}/cancel")
+    run_id = execute(client, "hold", {"input": {"tag": 1}, "async": True}).json()["data"]["runId"]
+    poll(lambda: run_status(client, "hold", run_id), lambda d: d["status"] == "running")
+    cancelled = client.post(f"/workflows/hold/runs/{run_id}/cancel")
     assert cancelled.status_code == 200
     data = cancelled.json()["data"]
     assert data["success"] is True and data["runId"] == run_id and data["reason"] == "recorded"
-    assert run_status(client, "sleep", run_id)["status"] == "cancelled"
-    again = client.post(f"/workflows/sleep/runs/{run_id}/cancel").json()["data"]
+    assert run_status(client, "hold", run_id)["status"] == "cancelled"
+    again = client.post(f"/workflows/hold/runs/{run_id}/cancel").json()["data"]
     assert again["reason"] == "already_cancelled" and again["durablyRecorded"] is False
 
 

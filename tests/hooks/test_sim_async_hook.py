@@ -14,13 +14,13 @@ from tests.hooks.conftest import ConnFactory
 
 async def test_reads_and_cancels_like_the_sync_hook(sim_conn: ConnFactory, api_version: str) -> None:
     conn_id = sim_conn(api_version=api_version)
-    queued = SimHook(conn_id).execute_workflow("sleep", {"seconds": 30}, async_execution=True)
+    queued = SimHook(conn_id).execute_workflow("hold", {"tag": 1}, async_execution=True)  # until released
     async with SimAsyncHook(conn_id) as hook:
-        run = await hook.get_run("sleep", queued.run_id, job_id=queued.job_id)
+        run = await hook.get_run("hold", queued.run_id, job_id=queued.job_id)
         assert run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
-        assert (await hook.cancel_run("sleep", queued.run_id)).cancelled
-        assert (await hook.get_run("sleep", queued.run_id)).status is RunStatus.CANCELLED
-        assert not (await hook.cancel_run("sleep", queued.run_id)).cancelled
+        assert (await hook.cancel_run("hold", queued.run_id)).cancelled
+        assert (await hook.get_run("hold", queued.run_id)).status is RunStatus.CANCELLED
+        assert not (await hook.cancel_run("hold", queued.run_id)).cancelled
 
 
 async def test_bodies_go_out_as_utf8_not_escapes(sim_conn: ConnFactory, emulator: EmulatorHandle) -> None:

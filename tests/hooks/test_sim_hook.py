@@ -98,11 +98,11 @@ def test_stream_of_a_failing_workflow_ends_with_an_error_frame(hook: SimHook) ->
 
 
 def test_cancel_a_running_run_and_a_finished_one(hook: SimHook) -> None:
-    queued = hook.execute_workflow("sleep", {"seconds": 30}, async_execution=True)
-    result = hook.cancel_run("sleep", queued.run_id)
+    queued = hook.execute_workflow("hold", {"tag": 1}, async_execution=True)  # running until released
+    result = hook.cancel_run("hold", queued.run_id)
     assert result.cancelled
-    assert hook.get_run("sleep", queued.run_id).status is RunStatus.CANCELLED
-    again = hook.cancel_run("sleep", queued.run_id)
+    assert hook.get_run("hold", queued.run_id).status is RunStatus.CANCELLED
+    again = hook.cancel_run("hold", queued.run_id)
     assert not again.cancelled
 
 

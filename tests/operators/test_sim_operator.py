@@ -267,9 +267,9 @@ def test_run_cancelled_on_sim_fails_the_task(
     tasks = ["cancelpoll", "canceldefer"]
     result = run_dag(
         """
-        SimExecuteWorkflowOperator(task_id="cancelpoll", workflow_id="sleep", input={"seconds": 30},
+        SimExecuteWorkflowOperator(task_id="cancelpoll", workflow_id="hold", input={"tag": 1},
                                    poll_interval=0.2)
-        SimExecuteWorkflowOperator(task_id="canceldefer", workflow_id="sleep", input={"seconds": 30},
+        SimExecuteWorkflowOperator(task_id="canceldefer", workflow_id="hold", input={"tag": 1},
                                    deferrable=True, poll_interval=0.2)
         """,
         during=cancel_each_when_running(sim_hook, emulator.control, tasks),
@@ -354,9 +354,9 @@ def test_sync_paused_run_succeeds_with_the_output_so_far(run_dag: RunDag, emulat
 def test_timeout_cancels_the_run_on_sim(run_dag: RunDag, emulator: EmulatorHandle) -> None:
     result = run_dag(
         """
-        SimExecuteWorkflowOperator(task_id="timeoutpoll", workflow_id="sleep", input={"seconds": 30},
+        SimExecuteWorkflowOperator(task_id="timeoutpoll", workflow_id="hold", input={"tag": 1},
                                    timeout=1, poll_interval=0.2)
-        SimExecuteWorkflowOperator(task_id="timeoutdefer", workflow_id="sleep", input={"seconds": 30},
+        SimExecuteWorkflowOperator(task_id="timeoutdefer", workflow_id="hold", input={"tag": 1},
                                    timeout=1, deferrable=True, poll_interval=0.2)
         """
     )
@@ -374,7 +374,7 @@ def test_timeout_cancels_the_run_on_sim(run_dag: RunDag, emulator: EmulatorHandl
 def test_the_run_is_cancelled_at_execution_timeout(run_dag: RunDag, emulator: EmulatorHandle) -> None:
     result = run_dag(
         """
-        SimExecuteWorkflowOperator(task_id="killed", workflow_id="sleep", input={"seconds": 30},
+        SimExecuteWorkflowOperator(task_id="killed", workflow_id="hold", input={"tag": 1},
                                    poll_interval=0.2, execution_timeout=timedelta(seconds=2))
         """
     )
@@ -399,7 +399,7 @@ def test_on_kill_cancels_the_run_on_sigterm(run_dag: RunDag, emulator: EmulatorH
 
     result = run_dag(
         """
-        SimExecuteWorkflowOperator(task_id="sigterm", workflow_id="sleep", input={"seconds": 30},
+        SimExecuteWorkflowOperator(task_id="sigterm", workflow_id="hold", input={"tag": 1},
                                    poll_interval=0.2)
         """,
         during=kill_when_running,

@@ -141,30 +141,30 @@ def test_failed_and_cancelled_runs_fail_the_task_or_skip_with_soft_fail(
     for name in ("failed-1", "failed-2"):
         start(sim_hook, "fail", name, {"message": "bad input"})
     for name in ("cancel-1", "cancel-2"):
-        start(sim_hook, "sleep", name, {"seconds": 30})
+        start(sim_hook, "hold", name, {"tag": name})  # running until cancelled
 
     def cancel_once_watched(handle: RunHandle) -> None:
-        # cancel each sleeping run once its sensor has read it (the deferrable ones then defer),
+        # cancel each held run once its sensor has read it (the deferrable ones then defer),
         # in whichever order Airflow runs the sensors
         pending = {"cancel-1", "cancel-2"}
 
         def cancel_the_watched() -> bool:
             read = {r["path"].rsplit("/", 1)[-1] for r in emulator.control.requests_received()}
             for run_id in sorted(pending & read):
-                sim_hook.cancel_run("sleep", run_id)
+                sim_hook.cancel_run("hold", run_id)
                 pending.discard(run_id)
             return not pending
 
-        wait_until(cancel_the_watched, timeout=90, what="both sleeping runs read and cancelled")
+        wait_until(cancel_the_watched, timeout=90, what="both held runs read and cancelled")
 
     result = run_dag(
         """
         SimJobSensor(task_id="failpoke", workflow_id="fail", run_id="failed-1", poke_interval=0.2)
         SimJobSensor(task_id="failpokesoft", workflow_id="fail", run_id="failed-2", poke_interval=0.2,
                      soft_fail=True)
-        SimJobSensor(task_id="canceldefer", workflow_id="sleep", run_id="cancel-1", poke_interval=0.2,
+        SimJobSensor(task_id="canceldefer", workflow_id="hold", run_id="cancel-1", poke_interval=0.2,
                      deferrable=True)
-        SimJobSensor(task_id="canceldefersoft", workflow_id="sleep", run_id="cancel-2", poke_interval=0.2,
+        SimJobSensor(task_id="canceldefersoft", workflow_id="hold", run_id="cancel-2", poke_interval=0.2,
                      deferrable=True, soft_fail=True)
         """,
         during=cancel_once_watched,
@@ -191,11 +191,11 @@ def test_sensor_timeout_fails_but_leaves_the_run_alone(
     run_dag: RunDag, emulator: EmulatorHandle, sim_hook: SimHook
 ) -> None:
     for name in ("long-1", "long-2"):
-        start(sim_hook, "sleep", name, {"seconds": 30})
+        start(sim_hook, "hold", name, {"tag": name})  # running until released: past any timeout
     result = run_dag(
         """
-        SimJobSensor(task_id="pokelate", workflow_id="sleep", run_id="long-1", poke_interval=0.2, timeout=1)
-        SimJobSensor(task_id="deferlate", workflow_id="sleep", run_id="long-2", poke_interval=0.2, timeout=1,
+        SimJobSensor(task_id="pokelate", workflow_id="hold", run_id="long-1", poke_interval=0.2, timeout=1)
+        SimJobSensor(task_id="deferlate", workflow_id="hold", run_id="long-2", poke_interval=0.2, timeout=1,
                      deferrable=True)
         """
     )

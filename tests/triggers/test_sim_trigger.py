@@ -77,7 +77,7 @@ async def first_event(trigger: SimRunTrigger) -> dict[str, Any]:
     return dict(payload)
 
 
-def trigger_for(sim_conn: str, run_id: str, workflow_id: str = "sleep", **kwargs: Any) -> SimRunTrigger:
+def trigger_for(sim_conn: str, run_id: str, workflow_id: str = "hold", **kwargs: Any) -> SimRunTrigger:
     return SimRunTrigger(sim_conn_id=sim_conn, workflow_id=workflow_id, run_id=run_id, **kwargs)
 
 
@@ -265,7 +265,7 @@ async def test_never_waits_past_the_deadline(sim_hook: SimHook, sim_conn: str) -
 async def test_timeout_event_cancels_the_run(
     emulator: EmulatorHandle, sim_hook: SimHook, sim_conn: str, sleeps: SleepRecorder
 ) -> None:
-    start(sim_hook, "sleep", "late-1", {"seconds": 30})
+    start(sim_hook, "hold", "late-1", {"tag": 1})
     event = await first_event(trigger_for(sim_conn, "late-1", end_time=time.time() - 1))
     assert (event["event"], event["error_code"]) == (EVENT_TIMEOUT, "TIMEOUT")
     assert "cancelled it on Sim" in event["message"]
@@ -281,7 +281,7 @@ async def test_timeout_event_cancels_the_run(
 async def test_timeout_without_cancel_leaves_the_run_alone(
     emulator: EmulatorHandle, sim_hook: SimHook, sim_conn: str, sleeps: SleepRecorder
 ) -> None:
-    start(sim_hook, "sleep", "late-2", {"seconds": 30})
+    start(sim_hook, "hold", "late-2", {"tag": 1})
     trigger = trigger_for(sim_conn, "late-2", end_time=time.time() - 1, cancel_on_timeout=False)
     event = await first_event(trigger)
     assert event["event"] == EVENT_TIMEOUT and "cancelled" not in event["message"]
@@ -418,7 +418,7 @@ async def test_never_uses_the_sync_connection_api_or_the_db_on_the_event_loop(
 async def test_on_kill_cancels_only_a_run_the_operator_started(
     emulator: EmulatorHandle, sim_hook: SimHook, sim_conn: str, owns_the_run: bool
 ) -> None:
-    start(sim_hook, "sleep", "killed-1", {"seconds": 30})
+    start(sim_hook, "hold", "killed-1", {"tag": 1})
     # the operator passes cancel_on_timeout=True (it started the run), the sensor False
     await trigger_for(sim_conn, "killed-1", cancel_on_timeout=owns_the_run).on_kill()
     [execution] = emulator.control.executions()
@@ -440,7 +440,7 @@ async def test_triggerer_calls_on_kill_on_user_action_only(
     from airflow.jobs.triggerer_job_runner import TriggerRunner
 
     monkeypatch.setenv("AIRFLOW_DISABLE_GREENBACK_PORTAL", "true")
-    start(sim_hook, "sleep", "killed-2", {"seconds": 30})
+    start(sim_hook, "hold", "killed-2", {"tag": 1})
     trigger = trigger_for(sim_conn, "killed-2", poll_interval=1)
     trigger.task_instance = None  # type: ignore[assignment]
     runner = TriggerRunner()
