@@ -12,6 +12,11 @@ Start it with ``python -m airflow_provider_sim.emulator --port 0 --api-key KEY``
 ``sim-emulator``), from Python with :class:`EmulatorProcess`, or in-process with
 :func:`airflow_provider_sim.emulator.app.create_app` / the httpx transports in :mod:`.transport`.
 
+Plain HTML pages where Sim's web app has them, so run links open offline (see :mod:`.pages`):
+``/workspace/emulator-workspace/logs?executionId=<run>`` and ``/resume/<workflow>/<run>`` (a run's
+status, input, output and timings), ``/workspace/emulator-workspace/logs`` (the runs) and ``.../w``
+(the workflows).
+
 Control endpoints (no API key; never logged, never faulted; client: :class:`EmulatorControl`):
 
 - ``GET  /_emulator/health``      — ``{"status": "ok"}``

@@ -1,8 +1,8 @@
 """The ASGI middleware around every route: request ids, the request log, queued faults, the v2 switch.
 
-Control routes (``/_emulator/*``) are never logged nor faulted. Every answer except a connection
-reset carries ``x-request-id``; an answer to ``HEAD`` carries no body; an exception in a route
-becomes Sim's plain 500.
+Control routes (``/_emulator/*``) and the HTML pages are never logged nor faulted. Every answer
+except a connection reset carries ``x-request-id``; an answer to ``HEAD`` carries no body; an
+exception in a route becomes Sim's plain 500.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from airflow_provider_sim.emulator.endpoints import to_emulator_request, to_starlette_response
 from airflow_provider_sim.emulator.faults import fault_response
 from airflow_provider_sim.emulator.messages import EmulatorResponse, new_request_id, v1_error, v2_error
+from airflow_provider_sim.emulator.pages import PAGE_PREFIXES
 
 if TYPE_CHECKING:
     from airflow_provider_sim.emulator.core import Emulator
@@ -63,7 +64,7 @@ class EmulatorMiddleware:
 
         entry = None
         try:
-            if scope["path"].startswith(CONTROL_PREFIX):
+            if scope["path"].startswith((CONTROL_PREFIX, *PAGE_PREFIXES)):
                 await self.app(scope, receive, send_out)
                 return
             body, receive = await _buffer_body(receive)
