@@ -8,21 +8,34 @@ for the answer: deferred to Airflow's ``HITLTrigger`` on 3.1/3.2, ``awaiting_inp
 
 from __future__ import annotations
 
+import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy.exc import OperationalError
 
 from airflow_provider_sim.emulator.control import EmulatorHandle
 from airflow_provider_sim.exceptions import SimConfigurationError
 from airflow_provider_sim.operators.sim import SimExecuteWorkflowOperator
 from airflow_provider_sim.version_compat import AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_3_PLUS
-from tests.dag_runner import RunDag, RunHandle, wait_until
+from tests.dag_runner import RunDag, RunHandle
 
 needs_hitl = pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="Airflow's human-in-the-loop is 3.1+")
 #: DAG files of 3.1/3.2 let dag.test() run HITLTrigger inline (see hitl_dag_test_shim)
 SHIM = "" if AIRFLOW_V_3_3_PLUS else ("from tests.operators.hitl_dag_test_shim import install\ninstall()\n")
+
+
+@pytest.fixture(autouse=True)
+def _readers_do_not_block_the_answer(dag_runner: Any) -> None:
+    """SQLite in WAL mode (a setting of the DB file): ``dag.test()`` keeps a read transaction open
+    while it waits for the answer, which in the default journal mode can starve this process's
+    write of the answer for minutes; in WAL mode readers never block a writer."""
+    from airflow.settings import engine
+
+    if engine is not None and engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
 
 
 def pending_request(dag_id: str, task_id: str) -> dict[str, Any] | None:
@@ -90,24 +103,18 @@ def answering(
 ) -> Callable[[RunHandle], None]:
     """A ``during`` callback: wait for the task's Required Action, record it, answer it."""
 
-    def pending() -> dict[str, Any] | None:
-        try:
-            return pending_request(dag_id, task_id)
-        except OperationalError:  # SQLite, locked by the DAG run's own session for a moment
-            return None
-
     def during(_handle: RunHandle) -> None:
-        for _attempt in range(5):
-            wait_until(lambda: pending() is not None, what="the Required Action")
-            request = pending()
-            if request is None:
-                continue
-            try:
-                answer_as_a_person(dag_id, task_id, request["run_id"], option, params_input)
-            except OperationalError:
-                continue
-            seen.append(request)
-            return
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:  # SQLite may be locked by the DAG run's own session for a moment
+                request = pending_request(dag_id, task_id)
+                if request is not None:
+                    answer_as_a_person(dag_id, task_id, request["run_id"], option, params_input)
+                    seen.append(request)
+                    return
+            except Exception:  # shown with the test's output if the run then overruns
+                traceback.print_exc()
+            time.sleep(0.1)
         raise AssertionError(f"could not answer the Required Action of {task_id}")
 
     return during
