@@ -160,6 +160,7 @@ class SimExecuteWorkflowOperator(AsksInAirflow, BaseOperator):
         is_async = (async_execution or self.deferrable or not wait_for_completion) and not stream
         check_execution_timeout(execution_timeout_seconds, is_async=is_async)
         self._run: SimRun | None = None
+        self._killed = False
 
     @cached_property
     def hook(self) -> SimHook:
@@ -214,6 +215,8 @@ class SimExecuteWorkflowOperator(AsksInAirflow, BaseOperator):
             "Starting Sim workflow %r as run %s (%s)", workflow_id, run_id, "async" if is_async else "sync"
         )
         asked = time.monotonic()
+        # named before it exists, so a kill while the execute is under way still cancels it
+        self._run = SimRun(run_id, workflow_id, RunStatus.QUEUED)
         try:
             run = self.hook.execute_workflow(
                 workflow_id,
@@ -225,6 +228,9 @@ class SimExecuteWorkflowOperator(AsksInAirflow, BaseOperator):
             )
         except SimConflictError:  # this very try already started it (e.g. the worker was restarted)
             run = self.hook.get_run(workflow_id, run_id)
+        if self._killed:  # killed while Sim started it: the cancel may have come before the run
+            self._run = run
+            self._cancel("the task was killed while Sim started the run")
         if (waited := time.monotonic() - asked) > 5:
             self.log.info("Sim admitted run %s after %.0f s waiting for its turn", run_id, waited)
         remember_run(context, run)
@@ -331,4 +337,5 @@ class SimExecuteWorkflowOperator(AsksInAirflow, BaseOperator):
 
     def on_kill(self) -> None:
         """The task was killed, timed out or marked failed while running in the worker: cancel the run."""
+        self._killed = True
         self._cancel("the task was killed")
