@@ -17,19 +17,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
-from itertools import count
 
 #: the slowest probe of a full account, in seconds
 MAX_PROBE_SECONDS = 60.0
-_ids = count()
 
 
-@dataclass(eq=False)
 class Turn:
-    """One start waiting for its turn."""
-
-    number: int = field(default_factory=lambda: next(_ids))
+    """One start waiting for its turn (compared by identity)."""
 
 
 class TurnBook:

@@ -49,7 +49,8 @@ def test_bad_parameters_fail_at_construction(kwargs: dict[str, Any], message: st
 # -- each mode ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
+#: each way a sensor waits, as arguments of SimJobSensor in a DAG body
+each_mode = pytest.mark.parametrize(
     "mode_kwargs",
     [
         'mode="poke", poke_interval=0.2',
@@ -58,6 +59,9 @@ def test_bad_parameters_fail_at_construction(kwargs: dict[str, Any], message: st
     ],
     ids=["poke", "reschedule", "deferrable"],
 )
+
+
+@each_mode
 def test_waits_for_the_run_and_returns_its_output(
     run_dag: RunDag, emulator: EmulatorHandle, sim_hook: SimHook, mode_kwargs: str
 ) -> None:

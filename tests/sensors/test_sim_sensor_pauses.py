@@ -7,22 +7,13 @@ the sensor's result carrying the answer proves it kept waiting instead of ending
 
 from __future__ import annotations
 
-import pytest
-
 from airflow_provider_sim.emulator.control import EmulatorHandle
 from airflow_provider_sim.hooks.sim import SimHook
 from tests.dag_runner import RunDag, RunHandle, wait_for_executions, wait_until
+from tests.sensors.test_sim_sensor import each_mode
 
 
-@pytest.mark.parametrize(
-    "mode_kwargs",
-    [
-        'mode="poke", poke_interval=0.2',
-        'mode="reschedule", poke_interval=0.5',
-        "deferrable=True, poke_interval=0.2",
-    ],
-    ids=["poke", "reschedule", "deferrable"],
-)
+@each_mode
 def test_waits_through_a_pause_until_the_run_ends(
     run_dag: RunDag, emulator: EmulatorHandle, sim_hook: SimHook, mode_kwargs: str
 ) -> None:
