@@ -56,7 +56,7 @@ demo: .venvs/af-$(DEFAULT_AIRFLOW)/.synced
 
 lock: | $(UV)
 	for v in $(AIRFLOW_LINES); do \
-	  $(UV) pip compile --quiet --python-version 3.11 --extra emulator --extra test \
+	  $(UV) pip compile --quiet --python-version 3.11 --extra emulator --extra openlineage --extra test \
 	    pyproject.toml locks/airflow-$$v.in -o locks/airflow-$$v.txt || exit 1; \
 	done
 
