@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from airflow.exceptions import AirflowException
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for annotations only: protocol.models imports this module
     from airflow_provider_sim.protocol.models import SimRun
 
 #: Sim's code for an execute refused because the account has its plan's maximum of runs in flight

@@ -9,6 +9,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from airflow_provider_sim.exceptions import SimRunFailedError
+
 
 class ApiVersion(StrEnum):
     """The generation of Sim's HTTP API a connection speaks."""
@@ -116,8 +118,6 @@ class SimRun:
     def raise_for_status(self) -> SimRun:
         """Raise :class:`~airflow_provider_sim.exceptions.SimRunFailedError` if the run failed or
         was cancelled; return the run otherwise."""
-        from airflow_provider_sim.exceptions import SimRunFailedError
-
         if self.status in (RunStatus.FAILED, RunStatus.CANCELLED):
             raise SimRunFailedError(self)
         return self
