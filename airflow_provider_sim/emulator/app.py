@@ -24,12 +24,13 @@ from airflow_provider_sim.emulator.messages import v1_error, v2_error
 from airflow_provider_sim.emulator.middleware import EmulatorMiddleware, is_v2_path
 from airflow_provider_sim.emulator.pages import router as pages_router
 from airflow_provider_sim.emulator.routes_control import router as control_router
+from airflow_provider_sim.emulator.routes_paused import router as paused_router
 from airflow_provider_sim.emulator.routes_v1 import router as v1_router
 from airflow_provider_sim.emulator.routes_v2 import router as v2_router
 
 __all__ = ["TRANSPORT_SCOPE_KEY", "create_app"]
 
-ROUTERS = (v1_router, v2_router, control_router, pages_router)
+ROUTERS = (v1_router, paused_router, v2_router, control_router, pages_router)
 
 
 def create_app(config: EmulatorConfig, emulator: Emulator | None = None) -> FastAPI:

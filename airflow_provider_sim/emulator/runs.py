@@ -206,6 +206,7 @@ class Runner:
         resume = workflow.resume
         if resume is None or run.status is not RunStatus.PAUSED:
             raise RuntimeError(f"run {run.id} cannot be resumed")
+        answered_block = run.pause.block_id if run.pause is not None else ""
         attempt = self.store.new_id()
         self.store.add_alias(attempt, run.id)
         run.resume_attempts.append(attempt)
@@ -213,7 +214,7 @@ class Runner:
         run.timeout_seconds = self._settings().sync_timeout_seconds
         run.transition(RunStatus.RUNNING)
         original = run.input
-        self._spawn(run, lambda emit: resume(original, resume_input), workflow)
+        self._spawn(run, lambda emit: resume(original, resume_input, answered_block), workflow)
         return attempt
 
     def cancel(self, run: Run) -> CancelResult:
@@ -286,13 +287,16 @@ class Runner:
         elif isinstance(outcome, Paused):
             # Sim names the pause point after the block that paused (one pause point per block)
             context_id = outcome.block_id
-            run.pause = PauseInfo(context_id=context_id, block_id=outcome.block_id, paused_at=utcnow())
+            run.pause = PauseInfo(
+                context_id, outcome.block_id, utcnow(), resumed_count=len(run.resume_attempts)
+            )
             data = dict(outcome.output) if isinstance(outcome.output, dict) else {"value": outcome.output}
             data["_resume"] = resume_links(run, context_id)
             # the Human-in-the-loop block answers like a Response block: data, status, headers
             output = {"data": data, "status": 200, "headers": {"Content-Type": "application/json"}}
             run.output = output
             run.block_outputs[outcome.block_id] = output
+            run.pause_points.append((run.pause, output))
             run.cost = wf.cost
             run.was_paused = True
             run.transition(RunStatus.PAUSED)

@@ -128,6 +128,8 @@ class Run:
     pause: PauseInfo | None = None
     #: the run has paused at some point (a later resume of it is "not resumable", not "not found")
     was_paused: bool = False
+    #: every pause so far, in order, with the pausing block's output (Sim's pause points)
+    pause_points: list[tuple[PauseInfo, Any]] = field(default_factory=list)
     cost: float | None = None
     resume_attempts: list[str] = field(default_factory=list)
     #: the ``x-request-id`` of the execute that started the run (a v1 job's ``correlation``)

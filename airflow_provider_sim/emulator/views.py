@@ -106,7 +106,7 @@ def pause_view(run: Run, *, v2: bool) -> dict[str, Any] | None:
         "pauseKind": run.pause.kind,
         "blockedOnBlockId": run.pause.block_id,
         "automaticResumeWaitingReason": None,
-        "pausePointCount": 1,
+        "pausePointCount": run.pause.resumed_count + 1,  # the pauses so far, this one included
         "resumedCount": run.pause.resumed_count,
     }
     if not v2:

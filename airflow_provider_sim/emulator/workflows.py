@@ -16,7 +16,8 @@ approval      pauses for a human (``pauseKind: human``) at block ``approval``, i
               like Sim's Human-in-the-loop block (``{"data": {"operation": "human",
               "responseStructure", "inputFormat", "submission", "_resume"}, "status": 200,
               "headers"}``); resuming with an input completes it with
-              ``{"input": <original input>, "resumeInput": ...}``
+              ``{"input": <original input>, "resumeInput": ...}``; ``input.pauses: 2`` pauses a
+              second time, at block ``approval-2`` (showing the first answer), before completing
 hold          stays ``running`` until released through ``POST /_emulator/release``, then
               completes with output = input (or fails with the release's ``fail`` message);
               no timing involved, so tests can hold runs open for as long as they need
@@ -85,7 +86,8 @@ class Emit(Protocol):
 
 
 Behaviour = Callable[[Any, Emit], Awaitable[Outcome]]
-ResumeBehaviour = Callable[[Any, Any], Awaitable[Outcome]]
+#: (original input, resume input, the block whose pause was answered) -> what the run does next
+ResumeBehaviour = Callable[[Any, Any, str], Awaitable[Outcome]]
 
 
 @dataclass(frozen=True)
@@ -183,13 +185,23 @@ def _json_type(value: Any) -> str:
     return "string" if isinstance(value, str) else "object"
 
 
-async def _approval(inp: Any, emit: Emit) -> Outcome:
-    shown = [{"name": k, "type": _json_type(v), "value": v} for k, v in as_dict(inp).items()]
+#: the second Human-in-the-loop block of an approval run with ``input.pauses: 2``
+SECOND_APPROVAL_BLOCK = "approval-2"
+
+
+def _human_pause(block_id: str, shown_values: Any) -> Paused:
+    shown = [{"name": k, "type": _json_type(v), "value": v} for k, v in as_dict(shown_values).items()]
     form = {"operation": "human", "responseStructure": shown, "inputFormat": list(APPROVAL_FORM)}
-    return Paused("approval", {**form, "submission": None})
+    return Paused(block_id, {**form, "submission": None})
 
 
-async def _approval_resume(original_input: Any, resume_input: Any) -> Outcome:
+async def _approval(inp: Any, emit: Emit) -> Outcome:
+    return _human_pause("approval", inp)
+
+
+async def _approval_resume(original_input: Any, resume_input: Any, answered_block: str) -> Outcome:
+    if answered_block != SECOND_APPROVAL_BLOCK and as_dict(original_input).get("pauses") == 2:
+        return _human_pause(SECOND_APPROVAL_BLOCK, resume_input)
     return Completed({"input": original_input, "resumeInput": resume_input})
 
 
