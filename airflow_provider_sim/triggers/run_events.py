@@ -1,0 +1,192 @@
+"""An event trigger for ``AssetWatcher``: schedule a DAG on "runs of Sim workflow X ended" (Airflow 3.0+).
+
+::
+
+    from airflow.sdk import DAG, Asset, AssetWatcher
+    from airflow_provider_sim.triggers.run_events import SimRunEndedTrigger
+
+    finished = Asset("sim://workflows/3f0c0a54-...", watchers=[
+        AssetWatcher(name="sim_runs", trigger=SimRunEndedTrigger(workflow_id="3f0c0a54-..."))
+    ])
+    with DAG("on_sim_runs", schedule=[finished]): ...
+
+It fires one event per run that ends, whoever started it (Sim's schedules, webhooks, chat, the API,
+another Airflow); the Asset event's ``extra["payload"]`` is
+:func:`~airflow_provider_sim.protocol.run_events.run_ended_payload`. It reads the run list of the
+workflow (v2 only) through the triggerer's shared :class:`~airflow_provider_sim.hooks.run_feed.RunFeed`.
+
+Where it was is kept in Airflow, not in its kwargs (fixed when the DAG is parsed): after the events
+of one list have had an interval to be stored, the ledger's state goes to the Asset's state store
+(Airflow 3.3, one watched Asset) or else to the Airflow Variable ``sim_run_events.<workflow>.<digest
+of the kwargs>``. A restarted trigger reads it back and reports the runs that ended meanwhile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow_provider_sim.exceptions import SimConfigurationError, SimError
+from airflow_provider_sim.protocol.build import check_workflow_id
+from airflow_provider_sim.protocol.models import ApiVersion
+from airflow_provider_sim.protocol.run_events import (
+    ENDED_STATUSES,
+    RunEventLedger,
+    end_states,
+    parse_instant,
+    run_ended_payload,
+)
+from airflow_provider_sim.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_VERSION
+
+if not AIRFLOW_V_3_0_PLUS:
+    raise ImportError(
+        "SimRunEndedTrigger needs Airflow 3.0 or later (event-driven scheduling: BaseEventTrigger and "
+        f"AssetWatcher); this is Airflow {AIRFLOW_VERSION}. On Airflow 2 schedule the DAG on a "
+        "SimJobSensor, or on a Dataset in SimExecuteWorkflowOperator's outlets."
+    )
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+#: the key of the ledger's state in the Asset's state store (Airflow 3.3)
+STATE_KEY = "sim_run_events"
+#: every end state
+DEFAULT_STATUSES = tuple(status.value for status in ENDED_STATUSES)
+#: the shortest interval between two lists (each costs one call of Sim's ``workflows.runs.list``)
+MIN_POLL_INTERVAL = 1.0
+
+
+class SimRunEndedTrigger(BaseEventTrigger):
+    """Fire once for every run of a Sim workflow that ends; see the module docstring.
+
+    :param workflow_id: the Sim workflow whose runs are watched.
+    :param sim_conn_id: the Airflow connection to Sim (its key never enters the kwargs).
+    :param statuses: the end states that fire: some of ``completed``, ``failed``, ``cancelled``.
+    :param poll_interval: seconds between two lists of the workflow's runs (at least 1; slower when
+        Sim's quota for the list operation would not sustain it).
+    :param since: an ISO 8601 instant: also report runs that started since then and ended before the
+        trigger first ran. ``None`` (default): only runs that end once the trigger runs.
+    """
+
+    def __init__(
+        self,
+        *,
+        workflow_id: str,
+        sim_conn_id: str = "sim_default",
+        statuses: list[str] | tuple[str, ...] = DEFAULT_STATUSES,
+        poll_interval: float = 30.0,
+        since: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.workflow_id = check_workflow_id(workflow_id)
+        if not isinstance(sim_conn_id, str) or not sim_conn_id:
+            raise SimConfigurationError(f"sim_conn_id must be a connection id string, got {sim_conn_id!r}.")
+        self.sim_conn_id = sim_conn_id
+        if isinstance(statuses, str) or not isinstance(statuses, list | tuple):
+            raise SimConfigurationError(f"statuses must be a list of end states, got {statuses!r}.")
+        try:
+            self.statuses = end_states(statuses)
+        except ValueError as err:
+            raise SimConfigurationError(f"statuses: {err}.") from None
+        if (
+            isinstance(poll_interval, bool)
+            or not isinstance(poll_interval, int | float)
+            or not poll_interval >= MIN_POLL_INTERVAL
+        ):
+            raise SimConfigurationError(
+                f"poll_interval must be a number of seconds >= {MIN_POLL_INTERVAL:g}, got {poll_interval!r}."
+            )
+        self.poll_interval = float(poll_interval)
+        if since is not None and parse_instant(since) is None:
+            raise SimConfigurationError(
+                f"since must be an ISO 8601 instant such as '2026-08-06T00:00:00Z', got {since!r}."
+            )
+        self.since = since
+        self._asset_store: Any | None = None
+        json.dumps(self.serialize()[1])  # kwargs must stay JSON primitives; fail here, at parse time
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Classpath (derived from the class) and JSON-primitive kwargs."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "workflow_id": self.workflow_id,
+                "sim_conn_id": self.sim_conn_id,
+                "statuses": [status.value for status in self.statuses],
+                "poll_interval": self.poll_interval,
+                "since": self.since,
+            },
+        )
+
+    @property
+    def variable_key(self) -> str:
+        """The Airflow Variable holding the state where no Asset state store serves (before 3.3)."""
+        digest = hashlib.sha256(json.dumps(self.serialize(), sort_keys=True).encode()).hexdigest()[:16]
+        return f"sim_run_events.{self.workflow_id}.{digest}"
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """List the workflow's runs every interval (through the shared feed); fire for each that ended."""
+        from airflow_provider_sim.hooks.run_feed import RunFeed
+        from airflow_provider_sim.hooks.sim_async import SimAsyncHook
+
+        async with SimAsyncHook(self.sim_conn_id) as hook:
+            settings = await hook.settings()
+        if settings.api_version is not ApiVersion.V2:
+            raise SimConfigurationError(
+                f"SimRunEndedTrigger lists runs with Sim's v2 API; connection {self.sim_conn_id!r} uses "
+                f"{settings.api_version.value} (set api_version: v2, and V2_API=true on a self-hosted Sim)."
+            )
+        stored = await self._load_state()
+        ledger = RunEventLedger.from_state(stored, self.statuses)
+        if ledger is None:
+            since = parse_instant(self.since) if self.since else None
+            ledger = RunEventLedger.starting(datetime.now(UTC), self.statuses, since)
+        saved, unsaved = stored, None
+        feed = RunFeed.for_settings(settings, self.workflow_id)
+        subscription = feed.subscribe(ledger.since, self.poll_interval)
+        try:
+            while True:
+                listing = await subscription.next_listing()
+                if unsaved is not None and unsaved != saved:
+                    # stored one interval after its events left: Airflow has stored them by now
+                    await self._save_state(unsaved)
+                    saved = unsaved
+                if isinstance(listing, SimError):
+                    continue  # the feed logged it and lists again after the interval
+                for run in ledger.take(listing, datetime.now(UTC)):
+                    self.log.info(
+                        "Sim run %s of workflow %r %s", run.run_id, self.workflow_id, run.status.value
+                    )
+                    yield TriggerEvent(run_ended_payload(run))
+                subscription.since = ledger.since
+                unsaved = ledger.to_state()
+        finally:
+            feed.unsubscribe(subscription)
+
+    async def _load_state(self) -> object:
+        store = getattr(self, "asset_state_store", None)  # Airflow 3.3 sets it before run()
+        if store is not None:
+            try:
+                state = await store.aget(STATE_KEY)
+            except ValueError:  # several Assets share this trigger: the store would not say whose
+                self.log.info(
+                    "Several Assets watch this trigger; its state goes to Variable %s", self.variable_key
+                )
+            else:
+                self._asset_store = store
+                return state
+        from airflow.sdk import Variable
+        from asgiref.sync import sync_to_async
+
+        return await sync_to_async(Variable.get)(self.variable_key, default=None, deserialize_json=True)
+
+    async def _save_state(self, state: dict[str, Any]) -> None:
+        if self._asset_store is not None:
+            await self._asset_store.aset(STATE_KEY, state)
+            return
+        from airflow.sdk import Variable
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(Variable.set)(self.variable_key, state, serialize_json=True)
