@@ -43,6 +43,10 @@ from airflow_provider_sim.retry import Deadline, rate_limit_advice
 log = logging.getLogger(__name__)
 #: the watcher's own calls serve many waiters, each with its own deadline: they wait their turn
 NO_DEADLINE = Deadline(None, "the run watcher (each wait has its own deadline)")
+#: while starts wait for a slot, runs are listed this often at most, and with no more than half
+#: the list budget's refill, so the run that frees a slot is seen soon and other lists still fit
+EAGER_LIST_SECONDS = 1.0
+EAGER_LIST_SHARE = 0.5
 #: most single-run reads in flight at once (the budget paces them further)
 MAX_CONCURRENT_READS = 32
 
@@ -129,9 +133,17 @@ class RunWatcher:
         return run
 
     def turns_changed(self) -> None:
-        """Wake every start waiting for its turn: the book of turns changed."""
+        """Wake every start waiting for its turn, and the watcher: the book of turns changed."""
         self._turns_changed.set()
         self._turns_changed = asyncio.Event()
+        self._wake.set()
+
+    def _eager_list_gap(self) -> float | None:
+        """How soon to list again while starts wait for a slot Sim refused them (else ``None``)."""
+        if not (self._list_supported and self.turns.full and len(self.turns)):
+            return None
+        refill_gap = budget_for(self.settings.base_url, self.settings.api_key).refill_gap("workflows.runs.list")
+        return max(EAGER_LIST_SECONDS, (refill_gap or 0.0) / EAGER_LIST_SHARE)
 
     async def next_turn_change(self, seconds: float) -> None:
         """Sleep until the book of turns changes, or ``seconds`` pass."""
@@ -165,7 +177,7 @@ class RunWatcher:
         try:
             async with SimAsyncHook.for_settings(self.settings) as hook:
                 while self.book:
-                    due = self.book.next_due()
+                    due = self.book.next_due(self._eager_list_gap())
                     if due is None:
                         break
                     at, workflow_id = due

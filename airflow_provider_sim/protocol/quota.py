@@ -33,6 +33,8 @@ DEFAULT_MAX_POLL_INTERVAL = 60.0
 PROBE_WAIT_SECONDS = 0.05
 #: a later reset time at least this much later is the next window (smaller steps are clock noise)
 MIN_WINDOW_SECONDS = 0.5
+#: Sim's rate-limit window, assumed until two successive resets tell this account's
+SIM_WINDOW_SECONDS = 60.0
 #: most we add after a reset, so waiters told the same reset do not all send at the same instant
 RESET_SPREAD_SECONDS = 0.25
 
@@ -164,6 +166,15 @@ class RequestBudget:
             if op.remaining is not None and op.remaining <= 0 and op.reset_at is not None:
                 until = max(until, op.reset_at)
             return max(0.0, until - now), op.hint
+
+    def refill_gap(self, operation: str) -> float | None:
+        """Seconds between calls of ``operation`` that Sim's refill sustains (the window over the
+        tokens a window adds), once an answer has told the bucket's size; else ``None``."""
+        with self._lock:
+            op = self._ops.get(operation)
+            if op is None or not op.limit:
+                return None
+            return (op.window or SIM_WINDOW_SECONDS) / ((op.limit + 1) // 2)
 
     def remaining(self, operation: str) -> int | None:
         """Tokens Sim last said ``operation`` has left (less what was sent since), if known."""

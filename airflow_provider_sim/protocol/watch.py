@@ -90,6 +90,7 @@ class WatchBook:
 
     def __init__(self) -> None:
         self._runs: dict[tuple[str, str], WatchedRun] = {}
+        self._listed_at: dict[str, float] = {}  # epoch of each workflow's last list page
 
     def __bool__(self) -> bool:
         return bool(self._runs)
@@ -113,14 +114,23 @@ class WatchBook:
         key = (watched.workflow_id, watched.job_id or watched.run_id)
         if not watched.waiters and self._runs.get(key) is watched:
             del self._runs[key]
+            if not self.runs(watched.workflow_id):
+                self._listed_at.pop(watched.workflow_id, None)
 
     def runs(self, workflow_id: str | None = None) -> list[WatchedRun]:
         """The runs waited for (of one workflow)."""
         return [w for w in self._runs.values() if workflow_id is None or w.workflow_id == workflow_id]
 
-    def next_due(self) -> tuple[float, str] | None:
-        """The earliest due time and its workflow, or ``None`` when nothing is waited for."""
+    def next_due(self, list_gap: float | None = None) -> tuple[float, str] | None:
+        """The earliest due time and its workflow, or ``None`` when nothing is waited for.
+
+        ``list_gap``: also list a workflow this soon after its last list, whatever its waiters ask
+        (set while starts wait for a slot: the sooner a run's end is seen, the sooner the next start
+        goes).
+        """
         due = [(watched.due_at(), watched.workflow_id) for watched in self._runs.values()]
+        if list_gap is not None:
+            due += [(listed_at + list_gap, workflow_id) for workflow_id, listed_at in self._listed_at.items()]
         return min(due) if due else None
 
     def list_start(self, workflow_id: str) -> datetime:
@@ -134,6 +144,7 @@ class WatchBook:
 
     def take_listed(self, workflow_id: str, listed: Iterable[SimRun], now: float) -> list[WatchedRun]:
         """Record a list page; return the waited-for runs it shows in a state some waiter ends on."""
+        self._listed_at[workflow_id] = now
         ended = []
         for run in listed:
             watched = self._runs.get((workflow_id, run.run_id))

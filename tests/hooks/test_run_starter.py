@@ -21,12 +21,12 @@ from tests.hooks.test_run_watcher import event_of, settings_of, until
 LONG_RETRY_AFTER = 600
 
 
-def starting(conn: str, run_id: str, **kwargs: object) -> SimRunTrigger:
+def starting(conn: str, run_id: str, poll_interval: float = 0.2, **kwargs: object) -> SimRunTrigger:
     return SimRunTrigger(
         sim_conn_id=conn,
         workflow_id="hold",
         run_id=run_id,
-        poll_interval=0.2,
+        poll_interval=poll_interval,
         start={"input": {"tag": run_id}},
         **kwargs,  # type: ignore[arg-type]
     )
@@ -69,6 +69,29 @@ async def test_starts_past_the_cap_take_turns_one_per_run_that_ends(
     executions = emulator.control.executions()
     assert sorted(e["id"] for e in executions) == sorted(t.run_id for t in triggers)
     assert refused_starts(emulator) == 4
+
+
+async def test_while_starts_wait_in_line_runs_are_listed_sooner_than_their_waits_ask(
+    emulator: EmulatorHandle, sim_conn: ConnFactory
+) -> None:
+    """The watcher's own cadence (here one look in ten minutes) would leave a freed slot idle; with
+    starts in line it lists within seconds, and the next start goes."""
+    emulator.control.settings(max_runs_in_flight=1, concurrency_retry_after_seconds=LONG_RETRY_AFTER)
+    conn = sim_conn()
+    triggers = [starting(conn, f"eager-{n}", poll_interval=600) for n in range(2)]
+    waits = [asyncio.ensure_future(event_of(trigger)) for trigger in triggers]
+    watcher = RunWatcher.for_settings(settings_of(conn))
+    await until(lambda: len(watcher.turns) == 1 and len(running(emulator)) == 1)
+    first = running(emulator)
+    await until(lambda: watcher.sent["list"] >= 1)  # its first look is over: the next is its own
+
+    emulator.control.release(first)
+    await until(lambda: len(emulator.control.executions()) == 2)
+    assert refused_starts(emulator) == 1
+    assert len(watcher.turns) == 0
+    for wait in waits:
+        wait.cancel()
+    await asyncio.gather(*waits, return_exceptions=True)
 
 
 async def test_a_restarted_trigger_waits_for_the_run_it_started_instead_of_starting_another(

@@ -110,3 +110,10 @@ def test_a_429_holds_for_its_retry_after(budget: RequestBudget, clock: Clock) ->
 )
 def test_poll_delay_grows_with_a_runs_age_up_to_the_cap(age: float, expected: float) -> None:
     assert poll_delay(5.0, age) == expected
+
+
+def test_the_refill_gap_is_the_window_over_the_tokens_it_adds(budget: RequestBudget) -> None:
+    assert budget.refill_gap(READ) is None  # nothing announced yet
+    budget.spend(READ)
+    budget.observe(READ, announced(150, limit=200), limited=False)
+    assert budget.refill_gap(READ) == pytest.approx(60.0 / 100)
