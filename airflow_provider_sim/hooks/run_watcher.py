@@ -142,7 +142,8 @@ class RunWatcher:
         """How soon to list again while starts wait for a slot Sim refused them (else ``None``)."""
         if not (self._list_supported and self.turns.full and len(self.turns)):
             return None
-        refill_gap = budget_for(self.settings.base_url, self.settings.api_key).refill_gap("workflows.runs.list")
+        budget = budget_for(self.settings.base_url, self.settings.api_key)
+        refill_gap = budget.refill_gap("workflows.runs.list")
         return max(EAGER_LIST_SECONDS, (refill_gap or 0.0) / EAGER_LIST_SHARE)
 
     async def next_turn_change(self, seconds: float) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airflow_provider_sim.protocol.models import RunStatus, SimRun
-from airflow_provider_sim.protocol.watch import WatchBook, Waiter
+from airflow_provider_sim.protocol.watch import Waiter, WatchBook
 
 NOW = 1_000_000.0
 
