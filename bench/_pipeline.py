@@ -220,7 +220,7 @@ def busy_share(before: tuple[float, float], after: tuple[float, float]) -> float
 
 def admission_waits(answers: Iterable[Answer], started: dict[str, float]) -> list[float]:
     """Per run id: seconds from its first execute attempt to its admission (the run's ``startedAt``),
-    i.e. how long its task held a worker slot waiting for its turn."""
+    i.e. how long its start waited for its turn (in the triggerer, where deferrable tasks start)."""
     first: dict[str, float] = {}
     for answer in answers:
         if answer.run_id and route_kind(answer.method, answer.path) == "execute":

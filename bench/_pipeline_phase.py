@@ -218,6 +218,5 @@ def _where(
         "completion_lag_p95_s": _common.percentile(lags, 95),
         "admission_wait_median_s": _common.median(waits),
         "admission_wait_max_s": max(waits, default=0.0),
-        "slot_wait_s": sum(waits),
-        "slot_wait_share": sum(waits) / max(phase.parallelism * phase.wall, 1e-9),
+        "admission_wait_s": sum(waits),
     }

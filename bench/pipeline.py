@@ -148,9 +148,9 @@ def _note(p: Phase) -> str:
         f"the trigger; admissions spread over {w['admission_span_s']:.1f} s; last run ended "
         f"{w['last_end_s']:.1f} s after the trigger, DAG run end {w['tail_s']:.1f} s later; run end -> task "
         f"done median {w['completion_lag_median_s']:.1f} s (p95 {w['completion_lag_p95_s']:.1f} s); tasks "
-        f"held worker slots waiting for their turn {w['slot_wait_s']:.0f} slot-s in all "
-        f"({w['slot_wait_share'] * 100:.0f} % of {p.parallelism} slots x wall; median wait "
-        f"{w['admission_wait_median_s']:.1f} s, max {w['admission_wait_max_s']:.1f} s); machine CPU busy "
+        f"waited for their turn {w['admission_wait_s']:.0f} run-s in all, in the triggerer (no worker "
+        f"slot held; median wait {w['admission_wait_median_s']:.1f} s, max "
+        f"{w['admission_wait_max_s']:.1f} s); machine CPU busy "
         f"{p.cpu_busy * 100:.0f} %, load average at the end {p.loadavg}; requests {p.requests} "
         f"(per route {per_route}){cap}"
     )
