@@ -19,7 +19,7 @@ from starlette.routing import Match, Route
 
 from airflow_provider_sim.emulator.config import EmulatorConfig
 from airflow_provider_sim.emulator.core import Emulator
-from airflow_provider_sim.emulator.endpoints import TRANSPORT_SCOPE_KEY, to_starlette_response
+from airflow_provider_sim.emulator.faults import TRANSPORT_SCOPE_KEY
 from airflow_provider_sim.emulator.messages import v1_error, v2_error
 from airflow_provider_sim.emulator.middleware import EmulatorMiddleware, is_v2_path
 from airflow_provider_sim.emulator.pages import router as pages_router
@@ -69,15 +69,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if status == 405:
         message, code = "Method not allowed", "METHOD_NOT_ALLOWED"
         headers = {"allow": ", ".join(allowed_methods(request))}
-        answer = (
+        return (
             v2_error(405, message, headers=headers, code=code)
             if v2
             else v1_error(405, message, headers=headers)
         )
-    else:
-        message = "Not found" if status == 404 else str(exc.detail)
-        answer = v2_error(status, message) if v2 else v1_error(status, message)
-    return to_starlette_response(answer)
+    message = "Not found" if status == 404 else str(exc.detail)
+    return v2_error(status, message) if v2 else v1_error(status, message)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -85,8 +83,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     issues = [{"path": [str(part) for part in err["loc"]], "message": err["msg"]} for err in exc.errors()]
     message = issues[0]["message"] if issues else "Invalid request"
     if is_v2_path(request.url.path):
-        return to_starlette_response(v2_error(400, message, details=issues))
-    return to_starlette_response(v1_error(400, message))
+        return v2_error(400, message, details=issues)
+    return v1_error(400, message)
 
 
 def allowed_methods(request: Request) -> list[str]:

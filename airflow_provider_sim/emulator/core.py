@@ -12,9 +12,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from starlette.requests import Request
+
 from airflow_provider_sim.emulator.config import OPTIONAL_RATES, EmulatorConfig, EmulatorSettings
 from airflow_provider_sim.emulator.faults import FaultQueue
-from airflow_provider_sim.emulator.messages import EmulatorRequest, parse_json_body
+from airflow_provider_sim.emulator.messages import parse_json_body
 from airflow_provider_sim.emulator.ratelimit import RateLimiter
 from airflow_provider_sim.emulator.runs import Runner
 from airflow_provider_sim.emulator.state import RunStore, iso, utcnow
@@ -70,7 +72,7 @@ class Emulator:
         """Cancel unfinished runs so waiting requests and streams end promptly."""
         await self.runner.stop_all()
 
-    def record(self, request: EmulatorRequest) -> dict[str, Any]:
+    def record(self, request: Request, body: bytes) -> dict[str, Any]:
         """Append an API request to the request log (API key redacted); return its entry."""
         headers = dict(request.headers)
         sent_key = headers.get("x-api-key")
@@ -78,20 +80,20 @@ class Emulator:
             if name in headers:
                 headers[name] = REDACTED
         parsed: Any = None
-        if len(request.body) <= LOGGED_BODY_LIMIT:
-            _, parsed = parse_json_body(request.body)
+        if len(body) <= LOGGED_BODY_LIMIT:
+            _, parsed = parse_json_body(body)
         self._request_seq += 1
         entry: dict[str, Any] = {
             "seq": self._request_seq,
             "receivedAt": iso(utcnow()),
             "method": request.method,
-            "path": request.path,
-            "query": dict(request.query),
+            "path": request.url.path,
+            "query": dict(request.query_params),
             "headers": headers,
             "apiKeyPresent": sent_key is not None,
             "apiKeyMatched": sent_key is not None and key_matches(sent_key, self.config.api_key),
             "json": parsed,
-            "bodyBytes": len(request.body),
+            "bodyBytes": len(body),
             "status": None,
             "rateLimited": False,
         }
@@ -99,9 +101,9 @@ class Emulator:
         return entry
 
 
-def auth_failure(request: EmulatorRequest, api_key: str) -> str | None:
+def auth_failure(request: Request, api_key: str) -> str | None:
     """Why the request is not authenticated, or ``None`` if its ``X-API-Key`` is right."""
-    sent = request.header("x-api-key")
+    sent = request.headers.get("x-api-key")
     if sent is None:  # no key, or one sent as ``Authorization: Bearer``: Sim says no more than this
         return "Unauthorized"
     if not key_matches(sent, api_key):

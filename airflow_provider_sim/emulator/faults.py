@@ -22,17 +22,26 @@ Control endpoints (``/_emulator/*``) are never faulted.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fnmatch
+import socket
+import struct
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal, cast
 
-from airflow_provider_sim.emulator.messages import EmulatorResponse, json_response, v1_error, v2_error
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from airflow_provider_sim.emulator.messages import json_response, v1_error, v2_error
 
 FaultKind = Literal["status", "delay", "reset", "malformed_json", "html"]
 FaultWhen = Literal["before", "after"]
 KINDS: tuple[FaultKind, ...] = ("status", "delay", "reset", "malformed_json", "html")
 WHENS: tuple[FaultWhen, ...] = ("before", "after")
+#: scope key under which the emulator's uvicorn protocol (see ``server.py``) puts the connection's transport
+TRANSPORT_SCOPE_KEY = "sim_emulator.transport"
 
 
 @dataclass
@@ -161,23 +170,21 @@ PROXY_HTML = (
 MALFORMED_JSON = b'{"success": true, "executionId": "trunc'
 
 
-def fault_response(fault: Fault, path: str) -> EmulatorResponse:
+def fault_response(fault: Fault, path: str) -> Response:
     """The response a ``status``, ``malformed_json``, ``html`` or ``reset`` fault puts in place."""
     headers = {k.lower(): v for k, v in fault.headers.items()}
     if fault.kind == "reset":
-        return EmulatorResponse(0, reset=True)
+        return DropConnection()
     if fault.kind == "html":
         status = fault.status or 502
         reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
         page = fault.body if isinstance(fault.body, str) else PROXY_HTML.format(status=status, reason=reason)
-        return EmulatorResponse(status, {"content-type": "text/html", **headers}, page.encode())
+        return Response(page, status, {"content-type": "text/html", **headers})
     if fault.kind == "malformed_json":
-        return EmulatorResponse(
-            fault.status or 200, {"content-type": "application/json", **headers}, MALFORMED_JSON
-        )
+        return Response(MALFORMED_JSON, fault.status or 200, {"content-type": "application/json", **headers})
     status = fault.status or 500
     if isinstance(fault.body, str):
-        return EmulatorResponse(status, {"content-type": "text/plain", **headers}, fault.body.encode())
+        return Response(fault.body, status, {"content-type": "text/plain", **headers})
     if fault.body is not None:
         return json_response(status, fault.body, headers)
     # the default body is Sim's own error for that status, Retry-After included on a 503
@@ -187,3 +194,33 @@ def fault_response(fault: Fault, path: str) -> EmulatorResponse:
     if status == 503:
         headers.setdefault("retry-after", "5")
     return v1_error(status, message, headers=headers)
+
+
+def abort_connection(transport: Any) -> None:
+    """Drop a TCP connection with a RST: SO_LINGER 0, then abort, so the peer sees a reset, not a FIN."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+class DropConnection(Response):
+    """A "response" that answers nothing and resets the client's connection."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=500)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Abort the connection instead of sending anything.
+
+        :raises ConnectionResetError: when served by something other than the emulator's uvicorn
+            protocol (the in-process transports turn it into the client's connection error).
+        """
+        transport = scope.get(TRANSPORT_SCOPE_KEY)
+        if transport is None:
+            raise ConnectionResetError("emulator fault 'reset' needs the emulator's uvicorn protocol")
+        abort_connection(transport)
+        # let uvicorn's connection_lost run so it does not try to send a 500 on the dead connection
+        for _ in range(3):
+            await asyncio.sleep(0)

@@ -1,16 +1,14 @@
-"""Framework-free request and response values, and the builders for Sim's two error shapes.
-
-A route handler turns an :class:`EmulatorRequest` into an :class:`EmulatorResponse`;
-:mod:`.endpoints` converts between them and Starlette's request and response.
-"""
+"""Builders of Sim's answers as Starlette responses: JSON, Sim's two error shapes, rate-limit headers, SSE."""
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
 
 from airflow_provider_sim.emulator.ratelimit import BucketState
 from airflow_provider_sim.emulator.state import iso
@@ -40,54 +38,9 @@ SSE_HEADERS: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class EmulatorRequest:
-    """An HTTP request as the core sees it.
-
-    :param headers: names lower-cased; one value per name.
-    :param query: ``(name, value)`` pairs in order.
-    :param base_url: scheme and authority the client used, for absolute URLs in responses.
-    :param client_host: the client's IP address (the key of the per-IP rate-limit bucket).
-    """
-
-    method: str
-    path: str
-    query: tuple[tuple[str, str], ...] = ()
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    base_url: str = "http://127.0.0.1"
-    client_host: str = "127.0.0.1"
-
-    def header(self, name: str) -> str | None:
-        """Return header ``name`` (any case) or ``None``."""
-        return self.headers.get(name.lower())
-
-    def query_value(self, name: str) -> str | None:
-        """Return the last value of query parameter ``name`` or ``None``."""
-        values = [value for key, value in self.query if key == name]
-        return values[-1] if values else None
-
-
-@dataclass
-class EmulatorResponse:
-    """An HTTP response, a streamed one, or an instruction to drop the connection.
-
-    :param stream: when set, the body is produced by this iterator (SSE) and ``body`` is ignored.
-    :param reset: drop the TCP connection without answering.
-    :param bucket: the execution bucket (sync or async) a v2 execute consulted; the core reports
-        whichever of it and the operation's bucket is more restrictive in ``X-RateLimit-*``.
-    """
-
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    stream: AsyncIterator[bytes] | None = None
-    reset: bool = False
-    bucket: BucketState | None = None
-
-    def json(self) -> Any:
-        """Decode a JSON body (for tests and the in-process transports)."""
-        return json.loads(self.body)
+#: the names the handlers once had for their own request and response types: Starlette's now
+EmulatorRequest = Request
+EmulatorResponse = Response
 
 
 def new_request_id() -> str:
@@ -95,16 +48,15 @@ def new_request_id() -> str:
     return secrets.token_hex(4)
 
 
-def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> EmulatorResponse:
-    """A JSON response."""
-    merged = {"content-type": "application/json"}
-    merged.update({k.lower(): v for k, v in (headers or {}).items()})
-    return EmulatorResponse(status, merged, json.dumps(payload, separators=(",", ":")).encode())
+def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON response (compact, as Sim sends it)."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return Response(body, status, {"content-type": "application/json", **(headers or {})})
 
 
 def v1_error(
     status: int, message: str, code: str | None = None, headers: Mapping[str, str] | None = None, **extra: Any
-) -> EmulatorResponse:
+) -> Response:
     """A v1 error: ``{"error": message}`` plus ``code`` and extra fields where Sim adds them."""
     payload: dict[str, Any] = {"error": message}
     if code is not None:
@@ -119,7 +71,7 @@ def v2_error(
     details: Any = None,
     headers: Mapping[str, str] | None = None,
     code: str | None = None,
-) -> EmulatorResponse:
+) -> Response:
     """A v2 error: ``{"error": {"code", "message", "details"?}}`` with Sim's standard headers."""
     error: dict[str, Any] = {
         "code": code or V2_CODE_BY_STATUS.get(status, "INTERNAL_ERROR"),
@@ -132,15 +84,12 @@ def v2_error(
         merged["www-authenticate"] = V2_AUTH_CHALLENGE
     if status == 503:
         merged["retry-after"] = "5"
-    merged.update({k.lower(): v for k, v in (headers or {}).items()})
-    return json_response(status, {"error": error}, merged)
+    return json_response(status, {"error": error}, {**merged, **(headers or {})})
 
 
-def v2_data(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> EmulatorResponse:
+def v2_data(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """A v2 success: ``{"data": ...}``."""
-    merged = {"cache-control": "private, no-store"}
-    merged.update({k.lower(): v for k, v in (headers or {}).items()})
-    return json_response(status, {"data": data}, merged)
+    return json_response(status, {"data": data}, {"cache-control": "private, no-store", **(headers or {})})
 
 
 def rate_limit_headers(state: BucketState) -> dict[str, str]:
@@ -152,7 +101,7 @@ def rate_limit_headers(state: BucketState) -> dict[str, str]:
     }
 
 
-def rate_limited(state: BucketState) -> EmulatorResponse:
+def rate_limited(state: BucketState) -> Response:
     """Sim's v2 429 for a refused operation or per-IP bucket (``v2RateLimitError``)."""
     headers = {**rate_limit_headers(state), "retry-after": state.retry_after_header}
     details = {"retryAfter": iso(state.reset_at)}

@@ -15,9 +15,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from airflow_provider_sim.emulator.endpoints import to_emulator_request, to_starlette_response
 from airflow_provider_sim.emulator.faults import fault_response
-from airflow_provider_sim.emulator.messages import EmulatorResponse, new_request_id, v1_error, v2_error
+from airflow_provider_sim.emulator.messages import new_request_id, v1_error, v2_error
 from airflow_provider_sim.emulator.pages import PAGE_PREFIXES
 
 if TYPE_CHECKING:
@@ -68,7 +67,7 @@ class EmulatorMiddleware:
                 await self.app(scope, receive, send_out)
                 return
             body, receive = await _buffer_body(receive)
-            entry = self.emulator.record(to_emulator_request(Request(scope), body))
+            entry = self.emulator.record(Request(scope), body)
             await self._serve_api(scope, receive, send_out)
         except Exception as exc:
             if _only(exc, ConnectionResetError):
@@ -76,7 +75,7 @@ class EmulatorMiddleware:
                 raise ConnectionResetError("connection reset by an emulator fault") from None
             log.exception("emulator failed on %s %s", scope["method"], scope["path"])
             if status is None:
-                await _send(v1_error(500, "Internal server error"), scope, receive, send_out)
+                await v1_error(500, "Internal server error")(scope, receive, send_out)
         finally:
             if entry is not None:
                 # a stream's status is final once its headers go out; a reset has no status at all
@@ -89,11 +88,11 @@ class EmulatorMiddleware:
         fault = em.faults.take(method, path, "before")
         if fault is not None:
             if fault.kind != "delay":
-                await _send(fault_response(fault, path), scope, receive, send)
+                await fault_response(fault, path)(scope, receive, send)
                 return
             await asyncio.sleep(fault.seconds)
         if is_v2_path(path) and not em.settings.v2_enabled:
-            await _send(v2_error(404, "Not found"), scope, receive, send)
+            await v2_error(404, "Not found")(scope, receive, send)
             return
 
         async def send_or_replace(message: Message) -> None:
@@ -103,7 +102,7 @@ class EmulatorMiddleware:
                     await asyncio.sleep(after.seconds)
                 elif after is not None:
                     # the route's own answer (a started run, a stream) is dropped; its run goes on
-                    await _send(fault_response(after, path), scope, receive, send)
+                    await fault_response(after, path)(scope, receive, send)
                     raise _Replaced
             await send(message)
 
@@ -119,10 +118,6 @@ def _only(exc: BaseException, kind: type[BaseException]) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return all(_only(inner, kind) for inner in exc.exceptions)
     return isinstance(exc, kind)
-
-
-async def _send(response: EmulatorResponse, scope: Scope, receive: Receive, send: Send) -> None:
-    await to_starlette_response(response)(scope, receive, send)
 
 
 async def _buffer_body(receive: Receive) -> tuple[bytes, Receive]:

@@ -4,47 +4,45 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from airflow_provider_sim.emulator.endpoints import SimRouter
 from airflow_provider_sim.emulator.faults import parse_fault
-from airflow_provider_sim.emulator.messages import (
-    EmulatorRequest,
-    EmulatorResponse,
-    json_response,
-    parse_json_body,
-)
+from airflow_provider_sim.emulator.messages import json_response, parse_json_body
 from airflow_provider_sim.emulator.views import execution_log_entry
 
 if TYPE_CHECKING:
     from airflow_provider_sim.emulator.core import Emulator
 
 
-def _bad_request(message: str) -> EmulatorResponse:
+def _bad_request(message: str) -> Response:
     return json_response(400, {"error": message})
 
 
-async def health(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def health(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /_emulator/health``: ``{"status": "ok"}`` once the server answers."""
     return json_response(200, {"status": "ok"})
 
 
-async def executions(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def executions(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /_emulator/executions``: every run started since the last reset, in start order."""
     return json_response(200, {"executions": [execution_log_entry(run) for run in em.store.all()]})
 
 
-async def requests_received(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def requests_received(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /_emulator/requests``: every API request received since the last reset."""
     return json_response(200, {"requests": list(em.requests)})
 
 
-async def list_faults(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def list_faults(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /_emulator/faults``: the faults still queued."""
     return json_response(200, {"faults": [fault.as_dict() for fault in em.faults.pending()]})
 
 
-async def add_faults(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def add_faults(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST /_emulator/faults``: queue one fault (a JSON object) or several (a JSON array)."""
-    ok, body = parse_json_body(req.body)
+    ok, body = parse_json_body(await req.body())
     if not ok or body is None:
         return _bad_request("send a fault object or an array of them")
     try:
@@ -56,20 +54,20 @@ async def add_faults(em: Emulator, req: EmulatorRequest, params: dict[str, str])
     return json_response(200, {"faults": [fault.as_dict() for fault in em.faults.pending()]})
 
 
-async def reset(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def reset(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST /_emulator/reset``: clear runs, logs, faults and buckets; restore startup settings."""
     await em.reset()
     return json_response(200, {"reset": True, "settings": em.settings.as_dict()})
 
 
-async def get_settings(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def get_settings(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /_emulator/settings``."""
     return json_response(200, em.settings.as_dict())
 
 
-async def change_settings(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def change_settings(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST /_emulator/settings`` with any of the :class:`EmulatorSettings` fields."""
-    ok, body = parse_json_body(req.body)
+    ok, body = parse_json_body(await req.body())
     if not ok or not isinstance(body, dict):
         return _bad_request("send a JSON object of settings")
     try:
@@ -79,14 +77,14 @@ async def change_settings(em: Emulator, req: EmulatorRequest, params: dict[str, 
     return json_response(200, settings.as_dict())
 
 
-async def release(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def release(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST /_emulator/release``: end held runs (workflow ``hold``).
 
     Body ``{"runIds": [...]}`` (those runs), ``{"workflowId": "hold"}`` or ``{}`` (every held run),
     optionally ``"fail": "message"`` to fail them instead of completing them. Answers
     ``{"released": [ids]}``: the runs that were still held.
     """
-    ok, body = parse_json_body(req.body)
+    ok, body = parse_json_body(await req.body())
     body = {} if ok and body is None else body
     if not ok or not isinstance(body, dict):
         return _bad_request("send a JSON object: {runIds?, workflowId?, fail?}")

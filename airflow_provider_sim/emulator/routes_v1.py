@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from airflow_provider_sim.emulator.config import MAX_BODY_BYTES, MAX_EXECUTION_TIMEOUT_SECONDS
-from airflow_provider_sim.emulator.endpoints import SimRouter
-from airflow_provider_sim.emulator.messages import (
-    EmulatorRequest,
-    EmulatorResponse,
-    json_response,
-    new_request_id,
-    parse_json_body,
-    v1_error,
-)
+from airflow_provider_sim.emulator.endpoints import SimRouter, base_url
+from airflow_provider_sim.emulator.messages import json_response, new_request_id, parse_json_body, v1_error
 from airflow_provider_sim.emulator.runs import Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.views import (
@@ -80,26 +76,27 @@ def workflow_input(body: dict[str, Any]) -> Any:
     return rest
 
 
-async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def execute(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST /api/workflows/{id}/execute`` (sync, async via ``X-Execution-Mode``, or SSE)."""
-    if len(req.body) > MAX_BODY_BYTES:
+    raw = await req.body()
+    if len(raw) > MAX_BODY_BYTES:
         return v1_error(413, "Workflow execution request body exceeds maximum size")
-    ok, body = parse_json_body(req.body)
+    ok, body = parse_json_body(raw)
     if not ok:
         return v1_error(400, "Invalid JSON in request body")
     body = {} if body is None else body
     if not isinstance(body, dict):
         return v1_error(400, "Invalid request body")
-    is_async = (req.header("x-execution-mode") or "").lower() == "async"
+    is_async = req.headers.get("x-execution-mode", "").lower() == "async"
     is_stream = not is_async and (
-        body.get("stream") is True or (req.header("x-stream-response") or "").lower() == "true"
+        body.get("stream") is True or req.headers.get("x-stream-response", "").lower() == "true"
     )
-    client_id = req.header("x-execution-id")
+    client_id = req.headers.get("x-execution-id")
     problem = None if client_id is None else id_problem(client_id, "Execution ID")
     if problem is not None:
         issues = [{"path": "X-Execution-Id", "message": problem}]
         return v1_error(400, "Invalid execution ID header", details=issues)
-    raw_timeout = req.header("x-execution-timeout-seconds")
+    raw_timeout = req.headers.get("x-execution-timeout-seconds")
     timeout: float | None = None
     if raw_timeout is not None:
         problem = _timeout_problem(raw_timeout)
@@ -138,7 +135,7 @@ async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
         api_version="v1",
         mode="async" if is_async else "stream" if is_stream else "sync",
         input=workflow_input(body),
-        base_url=req.base_url,
+        base_url=base_url(req),
         timeout_seconds=timeout,
         with_job=is_async,
         request_id=request_id,
@@ -150,7 +147,7 @@ async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
             "jobId": run.job_id,
             "executionId": run.id,
             "message": "Workflow execution queued",
-            "statusUrl": f"{req.base_url}/api/jobs/{run.job_id}",
+            "statusUrl": f"{base_url(req)}/api/jobs/{run.job_id}",
         }
         return json_response(202, payload, {"x-request-id": request_id})
     if is_stream:
@@ -158,7 +155,7 @@ async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
     await run.settled.wait()
     if run.status is RunStatus.COMPLETED:
         run.lagging_reads = em.settings.v1_status_lag_reads
-    return sync_result(run)
+    return json_response(*sync_result(run))
 
 
 def _timeout_problem(raw: str) -> str | None:
@@ -180,9 +177,9 @@ def _metadata(run: Run) -> dict[str, Any]:
     return {"duration": elapsed_ms(run), "startTime": iso(run.started_at), "endTime": end_time(run)}
 
 
-def sync_result(run: Run, result_id: str | None = None) -> EmulatorResponse:
-    """The v1 answer for a settled run: 200 (no ``error`` key, no id header, as on Sim), or 500
-    for a thrown failure (the message names the block), or 408 for a timeout."""
+def sync_result(run: Run, result_id: str | None = None) -> tuple[int, dict[str, Any]]:
+    """The v1 status and body for a settled run: 200 (no ``error`` key, no id header, as on Sim),
+    or 500 for a thrown failure (the message names the block), or 408 for a timeout."""
     if run.status is RunStatus.FAILED and (run.error_code == "TIMEOUT" or not run.soft_failure):
         status = 408 if run.error_code == "TIMEOUT" else 500
         body = {
@@ -191,7 +188,7 @@ def sync_result(run: Run, result_id: str | None = None) -> EmulatorResponse:
             "error": failure_message(run),
             "metadata": _metadata(run),
         }
-        return json_response(status, body)
+        return status, body
     payload: dict[str, Any] = {
         "success": run.status in (RunStatus.COMPLETED, RunStatus.PAUSED),
         "executionId": result_id or run.id,
@@ -200,7 +197,7 @@ def sync_result(run: Run, result_id: str | None = None) -> EmulatorResponse:
     }
     if run.status is RunStatus.FAILED:  # a workflow that reported failure says why
         payload["error"] = run.error
-    return json_response(200, payload)
+    return 200, payload
 
 
 _JOB_STATUS = {
@@ -212,7 +209,7 @@ _JOB_STATUS = {
 }
 
 
-async def job_status(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def job_status(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /api/jobs/{jobId}``: the async job behind a v1 async execute.
 
     As Sim's database queue reports it: ``output`` null until the job has ended; a run whose
@@ -256,7 +253,7 @@ async def job_status(em: Emulator, req: EmulatorRequest, params: dict[str, str])
     return json_response(200, payload)
 
 
-def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run | EmulatorResponse:
+def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run | Response:
     if workflow_id not in WORKFLOWS:
         return v1_error(404, "Workflow not found", "WORKFLOW_NOT_FOUND")
     run = em.store.get(run_id)
@@ -265,13 +262,13 @@ def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run | EmulatorResp
     return run
 
 
-async def execution_status(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def execution_status(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /api/workflows/{id}/executions/{executionId}``."""
     run = _find_run(em, params["id"], params["executionId"])
-    if isinstance(run, EmulatorResponse):
+    if isinstance(run, Response):
         return run
-    include_output = req.query_value("includeOutput") == "true"
-    selectors = split_selectors(req.query_value("selectedOutputs"))
+    include_output = req.query_params.get("includeOutput") == "true"
+    selectors = split_selectors(req.query_params.get("selectedOutputs"))
     payload: dict[str, Any] = {
         "executionId": params["executionId"],
         "workflowId": run.workflow_id,
@@ -295,10 +292,10 @@ async def execution_status(em: Emulator, req: EmulatorRequest, params: dict[str,
     return json_response(200, payload)
 
 
-async def cancel_execution(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def cancel_execution(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST .../executions/{executionId}/cancel``: a completed or failed run answers 409."""
     run = _find_run(em, params["id"], params["executionId"])
-    if isinstance(run, EmulatorResponse):
+    if isinstance(run, Response):
         return run
     if run.status in (RunStatus.COMPLETED, RunStatus.FAILED):
         return v1_error(409, f"Execution cannot be cancelled while {run.status.value}")
@@ -315,15 +312,16 @@ async def cancel_execution(em: Emulator, req: EmulatorRequest, params: dict[str,
     return json_response(200, payload)
 
 
-async def resume(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def resume(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST /api/resume/{workflowId}/{executionId}/{contextId}`` with ``{"input": {...}}``."""
-    if len(req.body) > MAX_BODY_BYTES:
+    raw = await req.body()
+    if len(raw) > MAX_BODY_BYTES:
         return v1_error(413, "Request body exceeds maximum size")
-    ok, body = parse_json_body(req.body)
+    ok, body = parse_json_body(raw)
     if not ok:
         return v1_error(400, "Invalid JSON in request body")
     run = _find_run(em, params["workflowId"], params["executionId"])
-    if isinstance(run, EmulatorResponse):
+    if isinstance(run, Response):
         return run
     refusal = resume_refusal(run, params["contextId"])
     if refusal is not None:
@@ -331,13 +329,13 @@ async def resume(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> 
     resume_input = body.get("input", {}) if isinstance(body, dict) else {}
     attempt = em.runner.resume(run, resume_input)
     await run.settled.wait()
-    response = sync_result(run, result_id=attempt)
-    if response.status == 200:
-        return json_response(200, {"success": True, "status": run.status.value, **response.json()})
-    return response
+    status, payload = sync_result(run, result_id=attempt)
+    if status == 200:
+        payload = {"success": True, "status": run.status.value, **payload}
+    return json_response(status, payload)
 
 
-async def workflow_status(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def workflow_status(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /api/workflows/{id}/status``: deployment state."""
     workflow = WORKFLOWS.get(params["id"])
     if workflow is None:
@@ -357,7 +355,7 @@ async def workflow_status(em: Emulator, req: EmulatorRequest, params: dict[str, 
     return json_response(200, payload)
 
 
-async def usage_limits(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def usage_limits(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /api/users/me/usage-limits``: rate-limit buckets (not charged), usage and storage."""
     spent = round(sum(run.cost or 0.0 for run in em.store.all()), 6)
     # with billing off (no plan) Sim reports the free plan with a 99999 cost limit

@@ -3,22 +3,19 @@
 v2 answers ``{"data": ...}`` or ``{"error": {"code", "message", "details"?}}``, reports run failures
 in band (HTTP 200, ``status: failed``) and validates the execute body strictly. Every route is
 metered under its operation id (the core charges the bucket and adds ``X-RateLimit-*``); execute
-also passes its execution bucket and reports it in ``EmulatorResponse.bucket``.
+also reports its execution bucket (``request.state``, see :data:`.endpoints.EXECUTION_BUCKET`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from airflow_provider_sim.emulator.config import MAX_BODY_BYTES
-from airflow_provider_sim.emulator.endpoints import SimRouter
-from airflow_provider_sim.emulator.messages import (
-    EmulatorRequest,
-    EmulatorResponse,
-    parse_json_body,
-    v2_data,
-    v2_error,
-)
+from airflow_provider_sim.emulator.endpoints import EXECUTION_BUCKET, SimRouter, base_url
+from airflow_provider_sim.emulator.messages import parse_json_body, v2_data, v2_error
 from airflow_provider_sim.emulator.routes_v2_list import list_runs
 from airflow_provider_sim.emulator.runs import Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
@@ -56,7 +53,7 @@ _REJECTIONS: dict[str, tuple[int, str, dict[str, Any] | None]] = {
 }
 
 
-def _combination_error(body: dict[str, Any], req: EmulatorRequest) -> str | None:
+def _combination_error(body: dict[str, Any], req: Request) -> str | None:
     is_async = body.get("async") is True
     if is_async and body.get("stream") is True:
         return "async and stream cannot be combined"
@@ -68,7 +65,7 @@ def _combination_error(body: dict[str, Any], req: EmulatorRequest) -> str | None
     if body.get("includeThinking") or body.get("includeToolCalls"):
         if body.get("stream") is not True:
             return "includeThinking and includeToolCalls require stream: true"
-        if (req.header("x-sim-stream-protocol") or "") != "agent-events-v1":
+        if req.headers.get("x-sim-stream-protocol", "") != "agent-events-v1":
             return (
                 "includeThinking and includeToolCalls require the "
                 "X-Sim-Stream-Protocol: agent-events-v1 request header"
@@ -76,11 +73,12 @@ def _combination_error(body: dict[str, Any], req: EmulatorRequest) -> str | None
     return None
 
 
-async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def execute(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST /api/v2/workflows/{id}/execute``: sync, ``async: true`` (202) or ``stream: true`` (SSE)."""
-    if len(req.body) > MAX_BODY_BYTES:
+    raw = await req.body()
+    if len(raw) > MAX_BODY_BYTES:
         return v2_error(413, TOO_LARGE_MESSAGE)
-    ok, body = parse_json_body(req.body)
+    ok, body = parse_json_body(raw)
     if not ok:
         return v2_error(400, "Invalid JSON body")
     body = {} if body is None else body
@@ -90,18 +88,16 @@ async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
     combination = _combination_error(body, req)
     if combination is not None:
         return v2_error(400, combination)
-    client_id = req.header("x-run-id")
+    client_id = req.headers.get("x-run-id")
     bad_id = None if client_id is None else run_id_issue(client_id)
     if bad_id is not None:
         return v2_error(400, bad_id["message"], details=[bad_id])
 
     is_async = body.get("async") is True
     admission = em.runner.admit(params["id"], client_id, "async" if is_async else "sync")
+    setattr(req.state, EXECUTION_BUCKET, admission.bucket)
     if isinstance(admission, Rejected):
-        response = _rejection(admission, client_id, em.settings.concurrency_retry_after_seconds)
-        response.bucket = admission.bucket
-        return response
-    headers: dict[str, str] = {}
+        return _rejection(admission, client_id, em.settings.concurrency_retry_after_seconds)
     timeout = body.get("executionTimeoutSeconds")
     run = em.runner.start(
         admission.workflow,
@@ -109,23 +105,20 @@ async def execute(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
         api_version="v2",
         mode="async" if is_async else "stream" if body.get("stream") is True else "sync",
         input=body.get("input", {}),
-        base_url=req.base_url,
+        base_url=base_url(req),
         timeout_seconds=None if timeout is None else float(timeout),
     )
-    headers["x-run-id"] = run.id
+    headers = {"x-run-id": run.id}
     if is_async:
-        status_url = f"{req.base_url}/api/v2/workflows/{run.workflow_id}/runs/{run.id}"
-        response = v2_data({"runId": run.id, "statusUrl": status_url}, 202, headers)
-    elif run.mode == "stream":
-        response = sse_response(run)  # Sim names the run in no header of a stream
-    else:
-        await run.settled.wait()
-        response = v2_data(run_result(run), headers=headers)
-    response.bucket = admission.bucket
-    return response
+        status_url = f"{base_url(req)}/api/v2/workflows/{run.workflow_id}/runs/{run.id}"
+        return v2_data({"runId": run.id, "statusUrl": status_url}, 202, headers)
+    if run.mode == "stream":
+        return sse_response(run)  # Sim names the run in no header of a stream
+    await run.settled.wait()
+    return v2_data(run_result(run), headers=headers)
 
 
-def _rejection(rejected: Rejected, client_id: str | None, concurrency_wait: float) -> EmulatorResponse:
+def _rejection(rejected: Rejected, client_id: str | None, concurrency_wait: float) -> Response:
     if rejected.reason == "conflict":
         details = {"code": "RUN_ID_CONFLICT", "runId": client_id}
         return v2_error(409, "Run ID has already been used", details, {"x-run-id": client_id or ""})
@@ -176,7 +169,7 @@ def run_result(run: Run, result_id: str | None = None) -> dict[str, Any]:
     }
 
 
-def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run | EmulatorResponse:
+def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run | Response:
     if workflow_id not in WORKFLOWS:
         return v2_error(404, "Workflow not found")
     run = em.store.get(run_id)
@@ -185,18 +178,18 @@ def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run | EmulatorResp
     return run
 
 
-async def get_run(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def get_run(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET .../runs/{runId}?includeOutput=true&selectedOutputs=a,b.c``."""
-    include = req.query_value("includeOutput")
+    include = req.query_params.get("includeOutput")
     if include not in (None, "true", "false"):
         return v2_error(
             400, "includeOutput must be true or false", [issue(["includeOutput"], "Expected boolean")]
         )
     run = _find_run(em, params["id"], params["runId"])
-    if isinstance(run, EmulatorResponse):
+    if isinstance(run, Response):
         return run
     # as on Sim, an empty list (``selectedOutputs=``) selects nothing, as if absent
-    selectors = split_selectors(req.query_value("selectedOutputs")) or None
+    selectors = split_selectors(req.query_params.get("selectedOutputs")) or None
     data = {
         "runId": params["runId"],
         "workflowId": run.workflow_id,
@@ -214,10 +207,10 @@ async def get_run(em: Emulator, req: EmulatorRequest, params: dict[str, str]) ->
     return v2_data(data)
 
 
-async def cancel_run(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def cancel_run(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST .../runs/{runId}/cancel``: a finished run answers 200 with an ``already_*`` reason."""
     run = _find_run(em, params["id"], params["runId"])
-    if isinstance(run, EmulatorResponse):
+    if isinstance(run, Response):
         return run
     result = em.runner.cancel(run)
     data = {
@@ -232,11 +225,12 @@ async def cancel_run(em: Emulator, req: EmulatorRequest, params: dict[str, str])
     return v2_data(data)
 
 
-async def resume_run(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def resume_run(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST .../runs/{runId}/resume`` with ``{"contextId", "input"?}``; answers with the run result."""
-    if len(req.body) > MAX_BODY_BYTES:
+    raw = await req.body()
+    if len(raw) > MAX_BODY_BYTES:
         return v2_error(413, TOO_LARGE_MESSAGE)
-    ok, body = parse_json_body(req.body)
+    ok, body = parse_json_body(raw)
     if not ok or not isinstance(body, dict):
         return v2_error(400, "Expected a JSON object body")
     unknown = unknown_keys_issue(body, ("contextId", "input"))
@@ -246,7 +240,7 @@ async def resume_run(em: Emulator, req: EmulatorRequest, params: dict[str, str])
     if issues:
         return v2_error(400, issues[0]["message"], details=issues)
     run = _find_run(em, params["id"], params["runId"])
-    if isinstance(run, EmulatorResponse):
+    if isinstance(run, Response):
         return run
     refusal = resume_refusal(run, body["contextId"])
     if refusal is not None:
@@ -254,21 +248,21 @@ async def resume_run(em: Emulator, req: EmulatorRequest, params: dict[str, str])
     attempt = em.runner.resume(run, body.get("input", {}))
     headers = {"x-run-id": attempt}
     if run.mode == "async":  # Sim resumes a run started async asynchronously too
-        status_url = f"{req.base_url}/api/v2/workflows/{run.workflow_id}/runs/{attempt}"
+        status_url = f"{base_url(req)}/api/v2/workflows/{run.workflow_id}/runs/{attempt}"
         return v2_data({"runId": attempt, "statusUrl": status_url}, 202, headers)
     await run.settled.wait()
     return v2_data(run_result(run, result_id=attempt), headers=headers)
 
 
-def _workflow_or_404(workflow_id: str) -> Workflow | EmulatorResponse:
+def _workflow_or_404(workflow_id: str) -> Workflow | Response:
     workflow = WORKFLOWS.get(workflow_id)
     return v2_error(404, "Workflow not found") if workflow is None else workflow
 
 
-async def get_workflow(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def get_workflow(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /api/v2/workflows/{id}``."""
     workflow = _workflow_or_404(params["id"])
-    if isinstance(workflow, EmulatorResponse):
+    if isinstance(workflow, Response):
         return workflow
     runs = [run for run in em.store.all() if run.workflow_id == workflow.id]
     data = {
@@ -289,10 +283,10 @@ async def get_workflow(em: Emulator, req: EmulatorRequest, params: dict[str, str
     return v2_data(data)
 
 
-async def get_deployment(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def get_deployment(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /api/v2/workflows/{id}/deployment``."""
     workflow = _workflow_or_404(params["id"])
-    if isinstance(workflow, EmulatorResponse):
+    if isinstance(workflow, Response):
         return workflow
     deployed_at = iso(workflow.deployed_at)
     active = attempt = None

@@ -19,7 +19,10 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sim.emulator.messages import EmulatorRequest, EmulatorResponse, json_response, v2_error
+from starlette.requests import Request
+from starlette.responses import Response
+
+from airflow_provider_sim.emulator.messages import json_response, v2_error
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.views import cost_view
 from airflow_provider_sim.emulator.workflows import WORKFLOWS
@@ -88,7 +91,7 @@ def _instant(name: str, raw: str | None) -> str | None:
     return iso(datetime.fromisoformat(raw.replace("Z", "+00:00")))
 
 
-def parse_query(query: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+def parse_query(query: list[tuple[str, str]]) -> dict[str, Any]:
     """Validate the list query; return ``status, trigger, start, end, limit, cursor, order``.
 
     ``start`` / ``end`` come back in the list's own timestamp format (milliseconds, ``Z``).
@@ -187,11 +190,11 @@ def select_page(
     return chosen[:limit], len(chosen) > limit
 
 
-async def list_runs(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+async def list_runs(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /api/v2/workflows/{id}/runs?status&trigger&startDate&endDate&limit&cursor&order``."""
     workflow_id = params["id"]
     try:
-        query = parse_query(req.query)
+        query = parse_query(req.query_params.multi_items())
         scope = _fingerprint(workflow_id, query)
         after = None if query["cursor"] is None else decode_cursor(query["cursor"], query["order"], scope)
     except QueryError as exc:

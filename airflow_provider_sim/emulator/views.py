@@ -7,7 +7,9 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow_provider_sim.emulator.messages import SSE_HEADERS, EmulatorResponse, sse_frame
+from starlette.responses import StreamingResponse
+
+from airflow_provider_sim.emulator.messages import SSE_HEADERS, sse_frame
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso, utcnow
 from airflow_provider_sim.emulator.workflows import WORKFLOWS
 
@@ -164,9 +166,9 @@ async def sse_body(run: Run) -> AsyncIterator[bytes]:
     yield sse_frame("[DONE]")
 
 
-def sse_response(run: Run) -> EmulatorResponse:
+def sse_response(run: Run) -> StreamingResponse:
     """A streamed response for ``run``; as on Sim, neither a header nor a frame names the run."""
-    return EmulatorResponse(200, dict(SSE_HEADERS), stream=sse_body(run))
+    return StreamingResponse(sse_body(run), headers=dict(SSE_HEADERS))
 
 
 def execution_log_entry(run: Run) -> dict[str, Any]:
