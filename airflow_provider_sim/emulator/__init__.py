@@ -10,7 +10,7 @@ Runs execute concurrently as asyncio tasks inside the server.
 
 Start it with ``python -m airflow_provider_sim.emulator --port 0 --api-key KEY`` (or
 ``sim-emulator``), from Python with :class:`EmulatorProcess`, or in-process with
-:func:`airflow_provider_sim.emulator.app.create_app` / the httpx transports in :mod:`.transport`.
+``httpx.ASGITransport(app=create_app(config))`` (:func:`airflow_provider_sim.emulator.app.create_app`).
 
 Plain HTML pages where Sim's web app has them, so run links open offline (see :mod:`.pages`):
 ``/workspace/emulator-workspace/logs?executionId=<run>`` and ``/resume/<workflow>/<run>`` (a run's

@@ -215,7 +215,7 @@ class DropConnection(Response):
         """Abort the connection instead of sending anything.
 
         :raises ConnectionResetError: when served by something other than the emulator's uvicorn
-            protocol (the in-process transports turn it into the client's connection error).
+            protocol (in-process, under ``httpx.ASGITransport``, the client sees this error).
         """
         transport = scope.get(TRANSPORT_SCOPE_KEY)
         if transport is None:

@@ -71,7 +71,7 @@ class EmulatorMiddleware:
             await self._serve_api(scope, receive, send_out)
         except Exception as exc:
             if _only(exc, ConnectionResetError):
-                # a ``reset`` fault outside uvicorn: the in-process transport reports it
+                # a ``reset`` fault outside uvicorn: in-process, the client sees this error
                 raise ConnectionResetError("connection reset by an emulator fault") from None
             log.exception("emulator failed on %s %s", scope["method"], scope["path"])
             if status is None:

@@ -1,16 +1,16 @@
-"""The same emulator core in-process, behind httpx transports (no sockets, no subprocess)."""
+"""The same emulator in-process, behind ``httpx.ASGITransport`` (no sockets, no subprocess)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from emulator_helpers import sse_payloads
 
+from airflow_provider_sim.emulator.app import create_app
 from airflow_provider_sim.emulator.config import EmulatorConfig, EmulatorSettings
-from airflow_provider_sim.emulator.transport import EmulatorAsyncTransport, EmulatorTransport
 
 KEY = {"X-API-Key": "sk-sim-unit"}
 CONFIG = EmulatorConfig(api_key="sk-sim-unit", settings=EmulatorSettings(v2_enabled=True))
@@ -18,16 +18,10 @@ CONFIG = EmulatorConfig(api_key="sk-sim-unit", settings=EmulatorSettings(v2_enab
 
 @pytest.fixture
 async def aclient() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=EmulatorAsyncTransport(config=CONFIG), base_url="http://sim.test"
-    ) as c:
+    app = create_app(CONFIG)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim.test") as c:
         yield c
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(transport=EmulatorTransport(config=CONFIG), base_url="http://sim.test") as c:
-        yield c
+    await app.state.emulator.shutdown()
 
 
 async def test_async_transport_runs_an_async_execution_to_completion(aclient: httpx.AsyncClient) -> None:
@@ -54,17 +48,17 @@ async def test_async_transport_streams_and_resets(aclient: httpx.AsyncClient) ->
     assert frames[-1] == "[DONE]" and frames[-2]["event"] == "final"
     fault = {"path": "/api/workflows/echo/execute", "kind": "reset"}
     assert (await aclient.post("/_emulator/faults", json=fault)).status_code == 200
-    with pytest.raises(httpx.RemoteProtocolError):
+    # no socket to reset in-process: the dropped connection is the client's error
+    with pytest.raises(ConnectionResetError):
         await aclient.post("/api/workflows/echo/execute", json={}, headers=KEY)
 
 
-def test_sync_transport_serves_sync_and_streamed_runs(client: httpx.Client) -> None:
-    response = client.post("/api/workflows/echo/execute", json={"a": 1}, headers=KEY)
+async def test_v1_sync_and_streamed_runs_in_process(aclient: httpx.AsyncClient) -> None:
+    response = await aclient.post("/api/workflows/echo/execute", json={"a": 1}, headers=KEY)
     assert response.status_code == 200 and response.json()["output"] == {"a": 1}
-    with client.stream(
-        "POST", "/api/workflows/stream/execute", json={"stream": True, "text": "p q"}, headers=KEY
-    ) as r:
-        frames = sse_payloads(list(r.iter_lines()))
+    body = {"stream": True, "text": "p q"}
+    async with aclient.stream("POST", "/api/workflows/stream/execute", json=body, headers=KEY) as r:
+        frames = sse_payloads([line async for line in r.aiter_lines()])
     assert [f["chunk"] for f in frames if isinstance(f, dict) and "chunk" in f] == ["p ", "q"]
-    assert client.post("/api/workflows/echo/execute", json={}).status_code == 401
-    assert len(client.get("/_emulator/executions").json()["executions"]) == 2
+    assert (await aclient.post("/api/workflows/echo/execute", json={})).status_code == 401
+    assert len((await aclient.get("/_emulator/executions")).json()["executions"]) == 2
