@@ -3,8 +3,9 @@
 No I/O (the driver is :class:`~airflow_provider_sim.triggers.run_events.SimRunEndedTrigger`). Sim's
 run list (``GET /api/v2/workflows/{id}/runs``) filters and orders by *start* time only, so to see
 every run end, the list starts at the oldest run still open (queued, running, paused), and never
-later than :data:`~airflow_provider_sim.protocol.watch.LIST_LOOKBACK` before the newest start seen
-(a run is listed only once it has begun, and Sim's clock need not agree with ours). The ledger
+later than a lookback (default :data:`~airflow_provider_sim.protocol.watch.LIST_LOOKBACK`) before
+the newest start seen: a run is listed only once it has begun, its start may be when it was queued,
+and Sim's clock need not agree with ours. The ledger
 remembers the ended runs it has reported that started inside that window, so a run is reported once
 however often the window lists it; older ones are forgotten as the window moves on.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow_provider_sim.protocol.models import RunStatus, SimRun
@@ -59,7 +60,8 @@ def end_states(names: Iterable[str]) -> tuple[RunStatus, ...]:
 
 def run_ended_payload(run: SimRun) -> dict[str, Any]:
     """The trigger event of one ended run: what a DAG scheduled on the Asset reads from the event's
-    ``extra["payload"]`` (JSON only; the list carries no output, read it with ``SimHook.get_run``)."""
+    ``extra["payload"]`` (JSON only). Sim's list carries no output or error: read them with
+    ``SimHook.get_run`` where the DAG needs them."""
     return {
         "event": EVENT_RUN_ENDED,
         "workflow_id": run.workflow_id,
@@ -69,7 +71,6 @@ def run_ended_payload(run: SimRun) -> dict[str, Any]:
         "ended_at": run.ended_at,
         "duration_ms": run.duration_ms,
         "cost": run.cost,
-        "error": run.error.message if run.error else None,
     }
 
 
@@ -80,6 +81,8 @@ class RunEventLedger:
     :param since: the list's ``startDate``: no run that started earlier is reported.
     :param reported: run id → start time (ISO) of the ended runs reported that started at or after ``since``.
     :param statuses: the end states to report (others are recorded as seen, not reported).
+    :param lookback: how long before the newest start seen a run may still first appear in the list
+        (it is listed from when it begins; its start may be its enqueue time, and clocks differ).
     :param baseline: the first list only records the runs that have ended already (a new trigger
         reports runs that end from now on); ``False`` reports every ended run since ``since``.
     """
@@ -87,17 +90,26 @@ class RunEventLedger:
     since: datetime
     statuses: tuple[RunStatus, ...] = ENDED_STATUSES
     reported: dict[str, str] = field(default_factory=dict)
+    lookback: timedelta = LIST_LOOKBACK
     baseline: bool = False
 
     @classmethod
-    def starting(cls, now: datetime, statuses: Sequence[RunStatus], since: datetime | None) -> RunEventLedger:
+    def starting(
+        cls,
+        now: datetime,
+        statuses: Sequence[RunStatus],
+        since: datetime | None,
+        lookback: timedelta = LIST_LOOKBACK,
+    ) -> RunEventLedger:
         """A fresh ledger: from ``since`` (reporting the runs that ended since then), else from now."""
         if since is not None:
-            return cls(since.astimezone(UTC), tuple(statuses))
-        return cls(now.astimezone(UTC) - LIST_LOOKBACK, tuple(statuses), baseline=True)
+            return cls(since.astimezone(UTC), tuple(statuses), lookback=lookback)
+        return cls(now.astimezone(UTC) - lookback, tuple(statuses), lookback=lookback, baseline=True)
 
     @classmethod
-    def from_state(cls, state: object, statuses: Sequence[RunStatus]) -> RunEventLedger | None:
+    def from_state(
+        cls, state: object, statuses: Sequence[RunStatus], lookback: timedelta = LIST_LOOKBACK
+    ) -> RunEventLedger | None:
         """The ledger :meth:`to_state` stored, or ``None`` if ``state`` is missing or not one."""
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             return None
@@ -105,7 +117,7 @@ class RunEventLedger:
         reported = state.get("reported")
         if since is None or not isinstance(reported, dict):
             return None
-        return cls(since, tuple(statuses), {str(k): str(v) for k, v in reported.items()})
+        return cls(since, tuple(statuses), {str(k): str(v) for k, v in reported.items()}, lookback)
 
     def to_state(self) -> dict[str, Any]:
         """JSON to store in Airflow; :meth:`from_state` reads it back."""
@@ -130,7 +142,7 @@ class RunEventLedger:
                     report.append(run)
         self.baseline = False
         now = now.astimezone(UTC)
-        window_start = (now if newest is None else min(newest, now)) - LIST_LOOKBACK
+        window_start = (now if newest is None else min(newest, now)) - self.lookback
         self.since = max(self.since, min([window_start, *open_starts]))
         self.reported = {
             run_id: started

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow_provider_sim.exceptions import SimConfigurationError, SimError
@@ -56,6 +56,10 @@ STATE_KEY = "sim_run_events"
 DEFAULT_STATUSES = tuple(status.value for status in ENDED_STATUSES)
 #: the shortest interval between two lists (each costs one call of Sim's ``workflows.runs.list``)
 MIN_POLL_INTERVAL = 1.0
+#: how late a run may first appear in Sim's list after its start, unless told otherwise
+DEFAULT_LOOKBACK_SECONDS = 300.0
+#: a day: a longer window would list a busy workflow's whole history every interval
+MAX_LOOKBACK_SECONDS = 86_400.0
 
 
 class SimRunEndedTrigger(BaseEventTrigger):
@@ -66,6 +70,8 @@ class SimRunEndedTrigger(BaseEventTrigger):
     :param statuses: the end states that fire: some of ``completed``, ``failed``, ``cancelled``.
     :param poll_interval: seconds between two lists of the workflow's runs (at least 1; slower when
         Sim's quota for the list operation would not sustain it).
+    :param lookback_seconds: how late a run may appear in Sim's list after its start (time in Sim's
+        queue, clock skew); each list covers this much more, so a busy workflow costs more pages.
     :param since: an ISO 8601 instant: also report runs that started since then and ended before the
         trigger first ran. ``None`` (default): only runs that end once the trigger runs.
     """
@@ -77,6 +83,7 @@ class SimRunEndedTrigger(BaseEventTrigger):
         sim_conn_id: str = "sim_default",
         statuses: list[str] | tuple[str, ...] = DEFAULT_STATUSES,
         poll_interval: float = 30.0,
+        lookback_seconds: float = DEFAULT_LOOKBACK_SECONDS,
         since: str | None = None,
     ) -> None:
         super().__init__()
@@ -99,6 +106,15 @@ class SimRunEndedTrigger(BaseEventTrigger):
                 f"poll_interval must be a number of seconds >= {MIN_POLL_INTERVAL:g}, got {poll_interval!r}."
             )
         self.poll_interval = float(poll_interval)
+        if (
+            isinstance(lookback_seconds, bool)
+            or not isinstance(lookback_seconds, int | float)
+            or not 0 <= lookback_seconds <= MAX_LOOKBACK_SECONDS
+        ):
+            raise SimConfigurationError(
+                f"lookback_seconds must be 0 to {MAX_LOOKBACK_SECONDS:g} seconds, got {lookback_seconds!r}."
+            )
+        self.lookback_seconds = float(lookback_seconds)
         if since is not None and parse_instant(since) is None:
             raise SimConfigurationError(
                 f"since must be an ISO 8601 instant such as '2026-08-06T00:00:00Z', got {since!r}."
@@ -116,6 +132,7 @@ class SimRunEndedTrigger(BaseEventTrigger):
                 "sim_conn_id": self.sim_conn_id,
                 "statuses": [status.value for status in self.statuses],
                 "poll_interval": self.poll_interval,
+                "lookback_seconds": self.lookback_seconds,
                 "since": self.since,
             },
         )
@@ -139,10 +156,11 @@ class SimRunEndedTrigger(BaseEventTrigger):
                 f"{settings.api_version.value} (set api_version: v2, and V2_API=true on a self-hosted Sim)."
             )
         stored = await self._load_state()
-        ledger = RunEventLedger.from_state(stored, self.statuses)
+        lookback = timedelta(seconds=self.lookback_seconds)
+        ledger = RunEventLedger.from_state(stored, self.statuses, lookback)
         if ledger is None:
             since = parse_instant(self.since) if self.since else None
-            ledger = RunEventLedger.starting(datetime.now(UTC), self.statuses, since)
+            ledger = RunEventLedger.starting(datetime.now(UTC), self.statuses, since, lookback)
         saved, unsaved = stored, None
         feed = RunFeed.for_settings(settings, self.workflow_id)
         subscription = feed.subscribe(ledger.since, self.poll_interval)
