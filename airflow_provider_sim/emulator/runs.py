@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from airflow_provider_sim.emulator.config import EmulatorSettings
+from airflow_provider_sim.emulator.files import received_files
 from airflow_provider_sim.emulator.ratelimit import BucketState, Counter, RateLimiter
 from airflow_provider_sim.emulator.state import (
     ApiVersion,
@@ -152,7 +153,7 @@ class Runner:
             workflow_id=workflow.id,
             api_version=api_version,
             mode=mode,
-            input=input,
+            input=received_files(input, workflow_id=workflow.id, run_id=run_id, base_url=base_url),
             client_chosen_id=client_id is not None,
             status=RunStatus.QUEUED if queued else RunStatus.RUNNING,
             base_url=base_url,

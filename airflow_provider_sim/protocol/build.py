@@ -5,10 +5,7 @@ Every check here runs before anything is sent, and every error names the fix.
 
 from __future__ import annotations
 
-import base64
 import math
-import mimetypes
-import os
 import re
 import uuid
 from collections.abc import Sequence
@@ -18,6 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from airflow_provider_sim import __version__
 from airflow_provider_sim.exceptions import SimConfigurationError
+from airflow_provider_sim.protocol.files import file_values
 from airflow_provider_sim.protocol.models import ApiVersion, RequestSpec, encode_json
 
 MAX_EXECUTION_TIMEOUT_SECONDS = 604_800
@@ -125,45 +123,23 @@ def check_execution_timeout(value: object, *, is_async: bool) -> None:
 def workflow_input(value: Any) -> dict[str, Any]:
     """The workflow input as Sim's SDK sends it: a dict as-is, anything else as ``{"input": value}``.
 
-    File-like values (anything with ``read()``) become Sim's base64 file objects. The result is
-    checked to be JSON here, so a bad value fails before a request is made.
+    Files inside (``SimFile``, bytes, ``pathlib.Path``, open files) become Sim's file values
+    (:mod:`~airflow_provider_sim.protocol.files`). The result is checked to be JSON here, so a bad
+    value fails before a request is made.
     """
     if value is None:
         value = {}
     wrapped = value if isinstance(value, dict) else {"input": value}
-    converted = _files_to_base64(wrapped)
+    converted = file_values(wrapped)
     try:
         encode_json(converted)
     except (TypeError, ValueError) as err:
         raise SimConfigurationError(
             f"The workflow input is not JSON-serialisable ({err}): pass only dicts, lists, strings, "
-            "finite numbers, booleans, None and file objects (convert dates and other objects to "
-            "strings; NaN and Infinity have no JSON form)."
+            "finite numbers, booleans, None and files (SimFile, bytes, Path, open files); convert "
+            "dates and other objects to strings (NaN and Infinity have no JSON form)."
         ) from err
     return converted
-
-
-def _files_to_base64(value: Any) -> Any:
-    if hasattr(value, "read") and callable(value.read):
-        position = value.tell() if hasattr(value, "tell") else None
-        data = value.read()
-        if position is not None and hasattr(value, "seek"):
-            value.seek(position)
-        if isinstance(data, str):
-            data = data.encode()
-        name = os.path.basename(str(getattr(value, "name", "file")))
-        mime = (
-            getattr(value, "content_type", None)
-            or mimetypes.guess_type(name)[0]
-            or "application/octet-stream"
-        )
-        encoded = base64.b64encode(data).decode("ascii")
-        return {"type": "file", "data": f"data:{mime};base64,{encoded}", "name": name, "mime": mime}
-    if isinstance(value, dict):
-        return {key: _files_to_base64(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_files_to_base64(item) for item in value]
-    return value
 
 
 def _segment(value: str) -> str:
