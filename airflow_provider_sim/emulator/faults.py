@@ -27,10 +27,10 @@ import contextlib
 import fnmatch
 import socket
 import struct
-from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -38,99 +38,44 @@ from airflow_provider_sim.emulator.messages import json_response, v1_error, v2_e
 
 FaultKind = Literal["status", "delay", "reset", "malformed_json", "html"]
 FaultWhen = Literal["before", "after"]
-KINDS: tuple[FaultKind, ...] = ("status", "delay", "reset", "malformed_json", "html")
-WHENS: tuple[FaultWhen, ...] = ("before", "after")
 #: scope key under which the emulator's uvicorn protocol (see ``server.py``) puts the connection's transport
 TRANSPORT_SCOPE_KEY = "sim_emulator.transport"
 
 
-@dataclass
-class Fault:
-    """One queued fault; ``times`` counts down as requests hit it."""
+class Fault(BaseModel):
+    """One queued fault, as the control API's JSON gives it; ``times`` counts down as requests hit it."""
 
-    path: str
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    path: str = Field(pattern="^/")
     kind: FaultKind
     when: FaultWhen = "before"
     method: str | None = None
-    times: int = 1
-    status: int | None = None
+    times: int = Field(1, ge=1)
+    status: int | None = Field(None, ge=100, le=599)
     body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
+    headers: dict[str, str] = Field(default_factory=dict)
+    seconds: float = Field(0.0, ge=0)
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _no_headers(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _complete(self) -> Fault:
+        if self.kind == "status" and self.status is None:
+            raise ValueError("a 'status' fault needs 'status'")
+        if self.kind == "delay" and not self.seconds:
+            raise ValueError("a 'delay' fault needs 'seconds'")
+        self.method = self.method.upper() if self.method else None
+        return self
 
     def matches(self, method: str, path: str) -> bool:
         """True if a request with ``method`` and ``path`` should hit this fault."""
         if self.method is not None and self.method != method.upper():
             return False
         return path == self.path or fnmatch.fnmatchcase(path, self.path)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the fault as the JSON the control API accepts."""
-        return {
-            "path": self.path,
-            "kind": self.kind,
-            "when": self.when,
-            "method": self.method,
-            "times": self.times,
-            "status": self.status,
-            "body": self.body,
-            "headers": self.headers,
-            "seconds": self.seconds,
-        }
-
-
-def parse_fault(payload: Any) -> Fault:
-    """Build a :class:`Fault` from the control API's JSON.
-
-    :raises ValueError: naming the first field that is missing or wrong.
-    """
-    if not isinstance(payload, dict):
-        raise ValueError("a fault must be a JSON object")
-    allowed = {"path", "kind", "when", "method", "times", "status", "body", "headers", "seconds"}
-    unknown = sorted(set(payload) - allowed)
-    if unknown:
-        raise ValueError(f"unknown fault fields: {', '.join(unknown)}")
-    path = payload.get("path")
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise ValueError("'path' must be a string starting with '/'")
-    kind = payload.get("kind")
-    if kind not in KINDS:
-        raise ValueError(f"'kind' must be one of {', '.join(KINDS)}")
-    when = payload.get("when", "before")
-    if when not in WHENS:
-        raise ValueError("'when' must be 'before' or 'after'")
-    method = payload.get("method")
-    if method is not None and not isinstance(method, str):
-        raise ValueError("'method' must be a string")
-    times = payload.get("times", 1)
-    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-        raise ValueError("'times' must be a positive integer")
-    status = payload.get("status")
-    if kind == "status" and status is None:
-        raise ValueError("a 'status' fault needs 'status'")
-    if status is not None and (
-        isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599
-    ):
-        raise ValueError("'status' must be an HTTP status code")
-    headers = payload.get("headers") or {}
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-        raise ValueError("'headers' must be an object of strings")
-    seconds = payload.get("seconds", 0.0)
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-        raise ValueError("'seconds' must be a non-negative number")
-    if kind == "delay" and not seconds:
-        raise ValueError("a 'delay' fault needs 'seconds'")
-    return Fault(
-        path=path,
-        kind=cast(FaultKind, kind),
-        when=cast(FaultWhen, when),
-        method=method.upper() if method else None,
-        times=times,
-        status=status,
-        body=payload.get("body"),
-        headers={str(k): v for k, v in headers.items()},
-        seconds=float(seconds),
-    )
 
 
 class FaultQueue:

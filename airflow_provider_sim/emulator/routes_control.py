@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from airflow_provider_sim.emulator.endpoints import SimRouter
-from airflow_provider_sim.emulator.faults import parse_fault
+from airflow_provider_sim.emulator.faults import Fault
 from airflow_provider_sim.emulator.messages import json_response, parse_json_body
 from airflow_provider_sim.emulator.views import execution_log_entry
 
@@ -16,8 +17,24 @@ if TYPE_CHECKING:
     from airflow_provider_sim.emulator.core import Emulator
 
 
+class Release(BaseModel):
+    """The body of ``POST /_emulator/release``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    runIds: list[str] | None = None
+    workflowId: str | None = None
+    fail: str | None = Field(None, min_length=1)
+
+
 def _bad_request(message: str) -> Response:
     return json_response(400, {"error": message})
+
+
+def _invalid(exc: ValidationError) -> Response:
+    """A 400 naming each bad field and why, one line each."""
+    problems = [f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}" for err in exc.errors()]
+    return _bad_request("; ".join(problems))
 
 
 async def health(em: Emulator, req: Request, params: dict[str, str]) -> Response:
@@ -37,7 +54,7 @@ async def requests_received(em: Emulator, req: Request, params: dict[str, str]) 
 
 async def list_faults(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /_emulator/faults``: the faults still queued."""
-    return json_response(200, {"faults": [fault.as_dict() for fault in em.faults.pending()]})
+    return json_response(200, {"faults": [fault.model_dump() for fault in em.faults.pending()]})
 
 
 async def add_faults(em: Emulator, req: Request, params: dict[str, str]) -> Response:
@@ -46,12 +63,12 @@ async def add_faults(em: Emulator, req: Request, params: dict[str, str]) -> Resp
     if not ok or body is None:
         return _bad_request("send a fault object or an array of them")
     try:
-        parsed = [parse_fault(item) for item in (body if isinstance(body, list) else [body])]
-    except ValueError as exc:
-        return _bad_request(str(exc))
+        parsed = [Fault.model_validate(item) for item in (body if isinstance(body, list) else [body])]
+    except ValidationError as exc:
+        return _invalid(exc)
     for fault in parsed:
         em.faults.add(fault)
-    return json_response(200, {"faults": [fault.as_dict() for fault in em.faults.pending()]})
+    return json_response(200, {"faults": [fault.model_dump() for fault in em.faults.pending()]})
 
 
 async def reset(em: Emulator, req: Request, params: dict[str, str]) -> Response:
@@ -85,22 +102,13 @@ async def release(em: Emulator, req: Request, params: dict[str, str]) -> Respons
     ``{"released": [ids]}``: the runs that were still held.
     """
     ok, body = parse_json_body(await req.body())
-    body = {} if ok and body is None else body
-    if not ok or not isinstance(body, dict):
+    if not ok:
         return _bad_request("send a JSON object: {runIds?, workflowId?, fail?}")
-    unknown = sorted(set(body) - {"runIds", "workflowId", "fail"})
-    if unknown:
-        return _bad_request(f"unknown release fields: {', '.join(unknown)}")
-    run_ids = body.get("runIds")
-    if run_ids is not None and not (isinstance(run_ids, list) and all(isinstance(i, str) for i in run_ids)):
-        return _bad_request("runIds must be a list of run ids")
-    workflow_id = body.get("workflowId")
-    if workflow_id is not None and not isinstance(workflow_id, str):
-        return _bad_request("workflowId must be a string")
-    fail = body.get("fail")
-    if fail is not None and (not isinstance(fail, str) or not fail):
-        return _bad_request("fail must be a non-empty message")
-    released = em.runner.release(run_ids, workflow_id, fail)
+    try:
+        release = Release.model_validate({} if body is None else body)
+    except ValidationError as exc:
+        return _invalid(exc)
+    released = em.runner.release(release.runIds, release.workflowId, release.fail)
     return json_response(200, {"released": released})
 
 
