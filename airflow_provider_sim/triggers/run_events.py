@@ -15,19 +15,27 @@ another Airflow); the Asset event's ``extra["payload"]`` is
 :func:`~airflow_provider_sim.protocol.run_events.run_ended_payload`. It reads the run list of the
 workflow (v2 only) through the triggerer's shared :class:`~airflow_provider_sim.hooks.run_feed.RunFeed`.
 
-Where it was is kept in Airflow, not in its kwargs (fixed when the DAG is parsed): after the events
-of one list have had an interval to be stored, the ledger's state goes to the Asset's state store
-(Airflow 3.3, one watched Asset) or else to the Airflow Variable ``sim_run_events.<workflow>.<digest
-of the kwargs>``. A restarted trigger reads it back and reports the runs that ended meanwhile.
+Where it was is kept in Airflow, not in its kwargs (fixed when the DAG is parsed): each list's ledger
+state goes to the Asset's state store (Airflow 3.3, one watched Asset) or else to the Airflow Variable
+``sim_run_events.<workflow>.<digest of the kwargs>``, :data:`SAVE_DELAY_SECONDS` after that list's
+events left the trigger (the triggerer hands events to Airflow within about a second). A restarted
+trigger reads it back: runs that ended while no triggerer ran are reported, runs reported before are
+not. Only the runs reported in the last few seconds before a triggerer stopped are reported again:
+Airflow tells a trigger nothing of whether its events were stored, and a run reported twice is
+better than one never reported (the run id in the payload lets a DAG tell).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import time
+from collections import deque
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sim.exceptions import SimConfigurationError, SimError
 from airflow_provider_sim.protocol.build import check_workflow_id
@@ -40,6 +48,9 @@ from airflow_provider_sim.protocol.run_events import (
     run_ended_payload,
 )
 from airflow_provider_sim.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_VERSION
+
+if TYPE_CHECKING:
+    from airflow_provider_sim.hooks.run_feed import Listing
 
 if not AIRFLOW_V_3_0_PLUS:
     raise ImportError(
@@ -54,6 +65,9 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 STATE_KEY = "sim_run_events"
 #: every end state
 DEFAULT_STATUSES = tuple(status.value for status in ENDED_STATUSES)
+#: seconds after a list's events left the trigger before its state is stored: the triggerer hands
+#: events to Airflow within about a second, and a stored state must not claim an event Airflow lost
+SAVE_DELAY_SECONDS = 5.0
 #: the shortest interval between two lists (each costs one call of Sim's ``workflows.runs.list``)
 MIN_POLL_INTERVAL = 1.0
 #: how late a run may first appear in Sim's list after its start, unless told otherwise
@@ -161,25 +175,33 @@ class SimRunEndedTrigger(BaseEventTrigger):
         if ledger is None:
             since = parse_instant(self.since) if self.since else None
             ledger = RunEventLedger.starting(datetime.now(UTC), self.statuses, since, lookback)
-        saved, unsaved = stored, None
+        saved: object = stored
+        #: (when, state): each list's state, stored once Airflow has had time to store its events
+        pending: deque[tuple[float, dict[str, Any]]] = deque()
         feed = RunFeed.for_settings(settings, self.workflow_id)
         subscription = feed.subscribe(ledger.since, self.poll_interval)
         try:
             while True:
-                listing = await subscription.next_listing()
-                if unsaved is not None and unsaved != saved:
-                    # stored one interval after its events left: Airflow has stored them by now
-                    await self._save_state(unsaved)
-                    saved = unsaved
-                if isinstance(listing, SimError):
-                    continue  # the feed logged it and lists again after the interval
+                listing: Listing | None = None
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pending[0][0] - time.monotonic() if pending else None):
+                        listing = await subscription.next_listing()
+                due = [state for when, state in pending if when <= time.monotonic()]
+                if due:
+                    for _ in due:
+                        pending.popleft()
+                    if due[-1] != saved:
+                        await self._save_state(due[-1])
+                        saved = due[-1]
+                if listing is None or isinstance(listing, SimError):
+                    continue  # a state was due; or the feed logged an error and lists again later
                 for run in ledger.take(listing, datetime.now(UTC)):
                     self.log.info(
                         "Sim run %s of workflow %r %s", run.run_id, self.workflow_id, run.status.value
                     )
                     yield TriggerEvent(run_ended_payload(run))
                 subscription.since = ledger.since
-                unsaved = ledger.to_state()
+                pending.append((time.monotonic() + SAVE_DELAY_SECONDS, ledger.to_state()))
         finally:
             feed.unsubscribe(subscription)
 
