@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 from airflow import __version__ as AIRFLOW_VERSION
 from airflow.providers.common.compat.sdk import (
     AirflowSkipException,
+    Asset,
     BaseOperator,
     BaseOperatorLink,
     BaseSensorOperator,
@@ -111,6 +112,7 @@ __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "AirflowSkipException",
+    "Asset",
     "BaseOperator",
     "BaseOperatorLink",
     "BaseSensorOperator",

@@ -2,7 +2,8 @@
 
 A handler is ``async (emulator, request, path_params) -> Response``; :class:`SimRouter` (an
 ``APIRouter``) declares it as a FastAPI route of one API generation. FastAPI matches the path and
-parses the path parameters; the route's endpoint then applies what Sim checks before a handler runs,
+parses the path parameters; the route's endpoint then applies what Sim checks before a handler runs
+(a handler may raise :class:`~.messages.Refused` to answer with an error at once),
 in Sim's order: the per-IP bucket (v2 only), the API key (not on control routes), the operation's
 bucket (metered v2 routes; its ``X-RateLimit-*`` go on the answer).
 """
@@ -16,7 +17,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from airflow_provider_sim.emulator.core import auth_failure
-from airflow_provider_sim.emulator.messages import rate_limit_headers, rate_limited, v1_error, v2_error
+from airflow_provider_sim.emulator.messages import (
+    Refused,
+    rate_limit_headers,
+    rate_limited,
+    v1_error,
+    v2_error,
+)
 from airflow_provider_sim.emulator.ratelimit import most_restrictive
 
 if TYPE_CHECKING:
@@ -73,12 +80,15 @@ async def answer(
         failure = auth_failure(request, em.config.api_key)
         if failure is not None:
             return v2_error(401, failure) if generation == "v2" else v1_error(401, failure)
-    if operation is None:
-        return await handler(em, request, params)
-    bucket = em.limiter.take_operation(operation)
-    if not bucket.allowed:
+    bucket = None if operation is None else em.limiter.take_operation(operation)
+    if bucket is not None and not bucket.allowed:
         return rate_limited(bucket)
-    response = await handler(em, request, params)
+    try:
+        response = await handler(em, request, params)
+    except Refused as refused:
+        response = refused.response
+    if bucket is None:
+        return response
     execution = getattr(request.state, EXECUTION_BUCKET, None)
     shown = bucket if execution is None else most_restrictive(bucket, execution)
     response.headers.update(rate_limit_headers(shown))

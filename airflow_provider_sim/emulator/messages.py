@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from airflow_provider_sim.emulator.config import MAX_BODY_BYTES
 from airflow_provider_sim.emulator.ratelimit import BucketState
 from airflow_provider_sim.emulator.state import iso
 
@@ -41,6 +42,32 @@ SSE_HEADERS: Mapping[str, str] = {
 #: the names the handlers once had for their own request and response types: Starlette's now
 EmulatorRequest = Request
 EmulatorResponse = Response
+
+
+class Refused(Exception):
+    """Raised by a route handler to answer at once with ``response``: Sim's error for what it found."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def json_body(
+    request: Request, error: Callable[[int, str], Response], too_large: str, invalid: str
+) -> Any:
+    """The request's JSON body (``None`` if empty).
+
+    :param error: builds the error answer (``v1_error`` or ``v2_error``).
+    :raises Refused: with a 413 saying ``too_large`` for a body over Sim's limit, or a 400 saying
+        ``invalid`` for a body that is not JSON.
+    """
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise Refused(error(413, too_large))
+    ok, body = parse_json_body(raw)
+    if not ok:
+        raise Refused(error(400, invalid))
+    return body
 
 
 def new_request_id() -> str:

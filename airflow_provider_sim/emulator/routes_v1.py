@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from airflow_provider_sim.emulator.config import MAX_BODY_BYTES, MAX_EXECUTION_TIMEOUT_SECONDS
+from airflow_provider_sim.emulator.config import MAX_EXECUTION_TIMEOUT_SECONDS
 from airflow_provider_sim.emulator.endpoints import SimRouter, base_url
-from airflow_provider_sim.emulator.messages import json_response, new_request_id, parse_json_body, v1_error
+from airflow_provider_sim.emulator.messages import Refused, json_body, json_response, new_request_id, v1_error
 from airflow_provider_sim.emulator.runs import Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.views import (
@@ -60,6 +60,7 @@ CONTROL_KEYS = frozenset(
     }
 )
 USER_ID = "emulator-user"
+INVALID_JSON = "Invalid JSON in request body"
 _REJECTIONS: dict[str, tuple[int, str, str | None]] = {
     "not_found": (404, "Workflow not found", None),
     "not_deployed": (403, "Workflow is not deployed", None),
@@ -78,12 +79,8 @@ def workflow_input(body: dict[str, Any]) -> Any:
 
 async def execute(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST /api/workflows/{id}/execute`` (sync, async via ``X-Execution-Mode``, or SSE)."""
-    raw = await req.body()
-    if len(raw) > MAX_BODY_BYTES:
-        return v1_error(413, "Workflow execution request body exceeds maximum size")
-    ok, body = parse_json_body(raw)
-    if not ok:
-        return v1_error(400, "Invalid JSON in request body")
+    too_large = "Workflow execution request body exceeds maximum size"
+    body = await json_body(req, v1_error, too_large, INVALID_JSON)
     body = {} if body is None else body
     if not isinstance(body, dict):
         return v1_error(400, "Invalid request body")
@@ -253,20 +250,18 @@ async def job_status(em: Emulator, req: Request, params: dict[str, str]) -> Resp
     return json_response(200, payload)
 
 
-def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run | Response:
+def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run:
     if workflow_id not in WORKFLOWS:
-        return v1_error(404, "Workflow not found", "WORKFLOW_NOT_FOUND")
+        raise Refused(v1_error(404, "Workflow not found", "WORKFLOW_NOT_FOUND"))
     run = em.store.get(run_id)
     if run is None or run.workflow_id != workflow_id:
-        return v1_error(404, "Execution not found")
+        raise Refused(v1_error(404, "Execution not found"))
     return run
 
 
 async def execution_status(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /api/workflows/{id}/executions/{executionId}``."""
     run = _find_run(em, params["id"], params["executionId"])
-    if isinstance(run, Response):
-        return run
     include_output = req.query_params.get("includeOutput") == "true"
     selectors = split_selectors(req.query_params.get("selectedOutputs"))
     payload: dict[str, Any] = {
@@ -295,8 +290,6 @@ async def execution_status(em: Emulator, req: Request, params: dict[str, str]) -
 async def cancel_execution(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST .../executions/{executionId}/cancel``: a completed or failed run answers 409."""
     run = _find_run(em, params["id"], params["executionId"])
-    if isinstance(run, Response):
-        return run
     if run.status in (RunStatus.COMPLETED, RunStatus.FAILED):
         return v1_error(409, f"Execution cannot be cancelled while {run.status.value}")
     result = em.runner.cancel(run)
@@ -314,15 +307,8 @@ async def cancel_execution(em: Emulator, req: Request, params: dict[str, str]) -
 
 async def resume(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST /api/resume/{workflowId}/{executionId}/{contextId}`` with ``{"input": {...}}``."""
-    raw = await req.body()
-    if len(raw) > MAX_BODY_BYTES:
-        return v1_error(413, "Request body exceeds maximum size")
-    ok, body = parse_json_body(raw)
-    if not ok:
-        return v1_error(400, "Invalid JSON in request body")
+    body = await json_body(req, v1_error, "Request body exceeds maximum size", INVALID_JSON)
     run = _find_run(em, params["workflowId"], params["executionId"])
-    if isinstance(run, Response):
-        return run
     refusal = resume_refusal(run, params["contextId"])
     if refusal is not None:
         return v1_error(*refusal)

@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from airflow_provider_sim.emulator.config import MAX_BODY_BYTES
 from airflow_provider_sim.emulator.endpoints import EXECUTION_BUCKET, SimRouter, base_url
-from airflow_provider_sim.emulator.messages import parse_json_body, v2_data, v2_error
+from airflow_provider_sim.emulator.messages import Refused, json_body, v2_data, v2_error
 from airflow_provider_sim.emulator.routes_v2_list import list_runs
 from airflow_provider_sim.emulator.runs import Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
     from airflow_provider_sim.emulator.core import Emulator
 
 TOO_LARGE_MESSAGE = "Request body is too large"
+NOT_AN_OBJECT = "Expected a JSON object body"
 _REJECTIONS: dict[str, tuple[int, str, dict[str, Any] | None]] = {
     "not_found": (404, "Workflow not found", None),
     "not_deployed": (403, "Workflow is not deployed", {"code": "WORKFLOW_NOT_DEPLOYED"}),
@@ -75,12 +75,7 @@ def _combination_error(body: dict[str, Any], req: Request) -> str | None:
 
 async def execute(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST /api/v2/workflows/{id}/execute``: sync, ``async: true`` (202) or ``stream: true`` (SSE)."""
-    raw = await req.body()
-    if len(raw) > MAX_BODY_BYTES:
-        return v2_error(413, TOO_LARGE_MESSAGE)
-    ok, body = parse_json_body(raw)
-    if not ok:
-        return v2_error(400, "Invalid JSON body")
+    body = await json_body(req, v2_error, TOO_LARGE_MESSAGE, "Invalid JSON body")
     body = {} if body is None else body
     issues = validate_execute_body(body)
     if issues:
@@ -169,12 +164,11 @@ def run_result(run: Run, result_id: str | None = None) -> dict[str, Any]:
     }
 
 
-def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run | Response:
-    if workflow_id not in WORKFLOWS:
-        return v2_error(404, "Workflow not found")
+def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run:
+    _workflow_or_404(workflow_id)
     run = em.store.get(run_id)
     if run is None or run.workflow_id != workflow_id:
-        return v2_error(404, "Run not found")
+        raise Refused(v2_error(404, "Run not found"))
     return run
 
 
@@ -186,8 +180,6 @@ async def get_run(em: Emulator, req: Request, params: dict[str, str]) -> Respons
             400, "includeOutput must be true or false", [issue(["includeOutput"], "Expected boolean")]
         )
     run = _find_run(em, params["id"], params["runId"])
-    if isinstance(run, Response):
-        return run
     # as on Sim, an empty list (``selectedOutputs=``) selects nothing, as if absent
     selectors = split_selectors(req.query_params.get("selectedOutputs")) or None
     data = {
@@ -210,8 +202,6 @@ async def get_run(em: Emulator, req: Request, params: dict[str, str]) -> Respons
 async def cancel_run(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST .../runs/{runId}/cancel``: a finished run answers 200 with an ``already_*`` reason."""
     run = _find_run(em, params["id"], params["runId"])
-    if isinstance(run, Response):
-        return run
     result = em.runner.cancel(run)
     data = {
         "success": True,
@@ -227,12 +217,9 @@ async def cancel_run(em: Emulator, req: Request, params: dict[str, str]) -> Resp
 
 async def resume_run(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``POST .../runs/{runId}/resume`` with ``{"contextId", "input"?}``; answers with the run result."""
-    raw = await req.body()
-    if len(raw) > MAX_BODY_BYTES:
-        return v2_error(413, TOO_LARGE_MESSAGE)
-    ok, body = parse_json_body(raw)
-    if not ok or not isinstance(body, dict):
-        return v2_error(400, "Expected a JSON object body")
+    body = await json_body(req, v2_error, TOO_LARGE_MESSAGE, NOT_AN_OBJECT)
+    if not isinstance(body, dict):
+        return v2_error(400, NOT_AN_OBJECT)
     unknown = unknown_keys_issue(body, ("contextId", "input"))
     issues = [] if unknown is None else [unknown]
     if not isinstance(body.get("contextId"), str) or not body["contextId"]:
@@ -240,8 +227,6 @@ async def resume_run(em: Emulator, req: Request, params: dict[str, str]) -> Resp
     if issues:
         return v2_error(400, issues[0]["message"], details=issues)
     run = _find_run(em, params["id"], params["runId"])
-    if isinstance(run, Response):
-        return run
     refusal = resume_refusal(run, body["contextId"])
     if refusal is not None:
         return v2_error(*refusal)
@@ -254,16 +239,16 @@ async def resume_run(em: Emulator, req: Request, params: dict[str, str]) -> Resp
     return v2_data(run_result(run, result_id=attempt), headers=headers)
 
 
-def _workflow_or_404(workflow_id: str) -> Workflow | Response:
+def _workflow_or_404(workflow_id: str) -> Workflow:
     workflow = WORKFLOWS.get(workflow_id)
-    return v2_error(404, "Workflow not found") if workflow is None else workflow
+    if workflow is None:
+        raise Refused(v2_error(404, "Workflow not found"))
+    return workflow
 
 
 async def get_workflow(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /api/v2/workflows/{id}``."""
     workflow = _workflow_or_404(params["id"])
-    if isinstance(workflow, Response):
-        return workflow
     runs = [run for run in em.store.all() if run.workflow_id == workflow.id]
     data = {
         "id": workflow.id,
@@ -286,8 +271,6 @@ async def get_workflow(em: Emulator, req: Request, params: dict[str, str]) -> Re
 async def get_deployment(em: Emulator, req: Request, params: dict[str, str]) -> Response:
     """``GET /api/v2/workflows/{id}/deployment``."""
     workflow = _workflow_or_404(params["id"])
-    if isinstance(workflow, Response):
-        return workflow
     deployed_at = iso(workflow.deployed_at)
     active = attempt = None
     if deployed_at is not None:

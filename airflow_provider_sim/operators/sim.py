@@ -14,9 +14,9 @@ from airflow_provider_sim.events import run_from_event
 from airflow_provider_sim.exceptions import SimConfigurationError, SimConflictError, SimWaitTimeoutError
 from airflow_provider_sim.links import SimRunLink
 from airflow_provider_sim.operators.hitl import AsksInAirflow, check_available
+from airflow_provider_sim.operators.lineage import SimRunLineage
 from airflow_provider_sim.operators.runs import (
     PAUSE_CHOICES,
-    complete,
     find_previous_run,
     parse_template_input,
     publish_run,
@@ -41,7 +41,7 @@ MAX_TRIGGER_INPUT_BYTES = 64 * 1024
 OPERATOR_PAUSE_CHOICES = (*PAUSE_CHOICES, "airflow")
 
 
-class SimExecuteWorkflowOperator(AsksInAirflow, BaseOperator):
+class SimExecuteWorkflowOperator(SimRunLineage, AsksInAirflow, BaseOperator):
     """Run a deployed Sim workflow and return its output (XCom ``return_value``).
 
     Modes: by default the run is started asynchronously and polled from the worker;
@@ -252,7 +252,7 @@ class SimExecuteWorkflowOperator(AsksInAirflow, BaseOperator):
                 status = frame.status or (RunStatus.COMPLETED if frame.success else RunStatus.FAILED)
                 error = RunError(frame.error) if frame.error else None
                 result = SimRun(run_id, workflow_id, status, output=frame.output, error=error)
-        return complete(context, result, on_pause=self.on_pause, log=self.log)
+        return self._finish(context, result)
 
     def _is_done(self, run: SimRun) -> bool:
         return run.status.is_terminal or (run.status is RunStatus.PAUSED and self.on_pause != "wait")
