@@ -43,4 +43,5 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [{"integration-name": "Sim", "python-modules": ["airflow_provider_sim.triggers.sim"]}],
         "connection-types": [declarative_connection_type(HOOK_CLASS_NAME)],
         "extra-links": ["airflow_provider_sim.links.SimRunLink"],
+        "task-decorators": [{"name": "sim", "class-name": "airflow_provider_sim.decorators.sim.sim_task"}],
     }

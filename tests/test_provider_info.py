@@ -67,3 +67,19 @@ def test_every_listed_module_imports_and_the_resume_operator_is_listed() -> None
     assert "airflow_provider_sim.operators.resume" in modules
     for module in modules:
         importlib.import_module(module)
+
+
+def test_task_sim_is_registered_as_a_task_decorator() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    from airflow_provider_sim.decorators.sim import sim_task
+
+    [entry] = get_provider_info()["task-decorators"]
+    assert entry == {"name": "sim", "class-name": "airflow_provider_sim.decorators.sim.sim_task"}
+    try:  # Airflow 3.3+ resolves task decorators in the task SDK
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+        decorators = ProvidersManagerTaskRuntime().taskflow_decorators
+    except ImportError:
+        decorators = ProvidersManager().taskflow_decorators
+    assert decorators["sim"] is sim_task
