@@ -19,15 +19,13 @@ from airflow_provider_sim.emulator.config import (
     DEFAULT_HOST,
     OPTIONAL_RATES,
     PLANS,
+    READY_PREFIX,
     V2_API_ENV_VAR,
     EmulatorConfig,
     EmulatorSettings,
     default_api_key,
     v2_api_from_env,
 )
-
-READY_PREFIX = "Sim emulator listening on "
-
 
 #: marks an option left off the command line (so a ``--plan`` value stands)
 NOT_GIVEN: Any = object()

@@ -11,8 +11,8 @@ DEFAULT_API_KEY = "sk-sim-emulator"
 API_KEY_ENV_VAR = "SIM_EMULATOR_API_KEY"
 DEFAULT_HOST = "127.0.0.1"
 MAX_BODY_BYTES = 10 * 1024 * 1024
-#: Sim's own cap for async runs when the caller names no ``executionTimeoutSeconds``.
-DEFAULT_ASYNC_TIMEOUT_SECONDS = 5400.0
+#: the one line the server prints once it accepts connections, followed by its base URL
+READY_PREFIX = "Sim emulator listening on "
 MAX_EXECUTION_TIMEOUT_SECONDS = 604_800
 #: ``database``: Sim's web process runs async runs at once; ``external``: they wait in trigger.dev
 ASYNC_QUEUES = ("database", "external")

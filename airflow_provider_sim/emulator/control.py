@@ -137,23 +137,8 @@ class EmulatorControl:
     def settings(self, **changes: Any) -> dict[str, Any]:
         """Change settings (none: just read them) and return them all.
 
-        Names (see :class:`~airflow_provider_sim.emulator.config.EmulatorSettings`):
-
-        - ``plan``: ``"free" | "pro" | "team" | "enterprise"`` sets every counter below marked
-          *plan* to sim.ai's numbers; ``None`` (the default) is self-hosted, no limits. Counters
-          named in the same call win over the plan.
-        - ``rate_limit_sync``, ``rate_limit_async`` (*plan*; executions per window, ``None`` for no
-          limit) and ``rate_limit_burst`` (*plan*; their capacity, ``None``: 2 x rate).
-        - ``rate_limit_api`` (*plan*; calls per window to each metered v2 operation) and
-          ``rate_limit_api_burst`` (*plan*; ``None``: 2 x rate).
-        - ``rate_limit_ip`` (300; v2 requests per window per client IP, counted before auth) and
-          ``rate_limit_ip_burst`` (``None``: 2 x rate = 600).
-        - ``rate_limit_window_seconds`` (60): every bucket's refill interval.
-        - ``max_runs_in_flight`` (*plan*; queued or running runs at once, ``None`` for no cap) and
-          ``concurrency_retry_after_seconds`` (5; may be a fraction).
-        - ``usage_limit_exceeded``, ``sync_timeout_seconds``, ``v2_enabled``,
-          ``async_queue_delay_seconds``.
-
+        The names and what they mean: :class:`~airflow_provider_sim.emulator.config.EmulatorSettings`
+        (``plan`` sets every counter of a sim.ai plan; counters named in the same call win).
         Changing ``plan``, a rate, a burst or the window refills every bucket.
 
         :raises ValueError: on an unknown name or a bad value (the message names the setting).

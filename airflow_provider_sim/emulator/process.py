@@ -14,10 +14,8 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import IO
 
-from airflow_provider_sim.emulator.config import DEFAULT_API_KEY, DEFAULT_HOST
+from airflow_provider_sim.emulator.config import DEFAULT_API_KEY, DEFAULT_HOST, READY_PREFIX
 from airflow_provider_sim.emulator.control import EmulatorControl
-
-READY_PREFIX = "Sim emulator listening on "
 
 
 class EmulatorStartError(RuntimeError):
@@ -32,11 +30,10 @@ class EmulatorProcess:
         with EmulatorProcess(api_key="sk-sim-test") as sim:
             requests.post(f"{sim.base_url}/api/workflows/echo/execute", ...)
 
-    The keyword options map to the command-line flags of the same name; ``None`` leaves a flag
-    off (the server's default, or the ``plan``'s number), and a limit may be ``"none"`` for no limit
-    (e.g. ``rate_limit_ip="none"`` turns the per-IP bucket off).
-
-    :param plan: ``free``, ``pro``, ``team`` or ``enterprise``: meter like that sim.ai plan.
+    :param flags: command-line flags by name (``plan="pro"`` is ``--plan pro``, see
+        ``sim-emulator --help``); ``None`` leaves a flag off (the server's default, or the plan's
+        number), and a limit may be ``"none"`` for no limit (``rate_limit_ip="none"`` turns the
+        per-IP bucket off).
     :param v2: serve the v2 API. On by default here, as this project's tests, benchmarks and demo
         use it; the server itself (``sim-emulator`` without ``--v2``) has it off, as Sim does
         unless ``V2_API=true``.
@@ -49,42 +46,21 @@ class EmulatorProcess:
         api_key: str = DEFAULT_API_KEY,
         *,
         host: str = DEFAULT_HOST,
-        rate_limit_sync: float | None = None,
-        rate_limit_async: float | None = None,
-        rate_limit_burst: float | None = None,
-        rate_limit_window_seconds: float | None = None,
-        sync_timeout_seconds: float | None = None,
-        plan: str | None = None,
-        rate_limit_api: float | str | None = None,
-        rate_limit_ip: float | str | None = None,
-        max_runs_in_flight: int | str | None = None,
-        concurrency_retry_after_seconds: float | None = None,
         v2: bool = True,
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
         startup_timeout: float = 30.0,
         python: str = sys.executable,
+        **flags: float | str | None,
     ) -> None:
         self.api_key = api_key
         self.startup_timeout = startup_timeout
         self._env = env
         self._args = [python, "-m", "airflow_provider_sim.emulator", "--port", "0", "--host", host]
         self._args += ["--api-key", api_key]
-        options = {
-            "--rate-limit-sync": rate_limit_sync,
-            "--rate-limit-async": rate_limit_async,
-            "--rate-limit-burst": rate_limit_burst,
-            "--rate-limit-window-seconds": rate_limit_window_seconds,
-            "--sync-timeout-seconds": sync_timeout_seconds,
-            "--plan": plan,
-            "--rate-limit-api": rate_limit_api,
-            "--rate-limit-ip": rate_limit_ip,
-            "--max-runs-in-flight": max_runs_in_flight,
-            "--concurrency-retry-after-seconds": concurrency_retry_after_seconds,
-        }
-        for flag, value in options.items():
+        for name, value in flags.items():
             if value is not None:
-                self._args += [flag, str(value)]
+                self._args += [f"--{name.replace('_', '-')}", str(value)]
         # explicit either way, so ``$V2_API`` in the environment cannot change what the caller asked for
         self._args.append("--v2" if v2 else "--no-v2")
         self._args += list(extra_args)

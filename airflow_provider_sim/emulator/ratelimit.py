@@ -161,22 +161,23 @@ class RateLimiter:
 
     def take_operation(self, operation: str) -> BucketState:
         """Charge one call to the bucket of v2 ``operation`` (e.g. ``workflows.runs.read``)."""
-        bucket = self._operations.get(operation)
-        if bucket is None:
-            bucket = self._bucket(self._settings.rate_limit_api, self._settings.rate_limit_api_burst)
-            if bucket is None:
-                return unlimited_state()
-            self._operations[operation] = bucket
-        return bucket.take()
+        settings = self._settings
+        return self._take_keyed(
+            self._operations, operation, settings.rate_limit_api, settings.rate_limit_api_burst
+        )
 
     def take_ip(self, client_host: str) -> BucketState:
         """Charge one request to the bucket of ``client_host`` (the per-IP limit before auth)."""
-        bucket = self._ips.get(client_host)
+        settings = self._settings
+        return self._take_keyed(self._ips, client_host, settings.rate_limit_ip, settings.rate_limit_ip_burst)
+
+    def _take_keyed(
+        self, buckets: dict[str, TokenBucket], key: str, rate: float | None, burst: float | None
+    ) -> BucketState:
+        bucket = buckets.get(key) or self._bucket(rate, burst)
         if bucket is None:
-            bucket = self._bucket(self._settings.rate_limit_ip, self._settings.rate_limit_ip_burst)
-            if bucket is None:
-                return unlimited_state()
-            self._ips[client_host] = bucket
+            return unlimited_state()
+        buckets[key] = bucket
         return bucket.take()
 
     def take(self, counter: Counter) -> BucketState:

@@ -6,7 +6,7 @@ answer's message is the first issue's, as Sim's ``getValidationErrorMessage`` pi
 
 from __future__ import annotations
 
-from typing import Any, TypeGuard
+from typing import Any
 
 from airflow_provider_sim.emulator.config import MAX_BODY_BYTES, MAX_EXECUTION_TIMEOUT_SECONDS
 from airflow_provider_sim.emulator.views import id_problem
@@ -94,7 +94,9 @@ def validate_execute_body(body: Any) -> list[Issue]:
     if "input" in body and not isinstance(body["input"], dict):
         issues.append(wrong_type("input", "record", body["input"]))
     issues += [
-        wrong_type(key, "boolean", body[key]) for key in _BOOL_KEYS if key in body and not _is_bool(body[key])
+        wrong_type(key, "boolean", body[key])
+        for key in _BOOL_KEYS
+        if key in body and not isinstance(body[key], bool)
     ]
     outputs = body.get("selectedOutputs")
     if outputs is not None and (
@@ -111,11 +113,3 @@ def validate_execute_body(body: Any) -> list[Issue]:
         if problem is not None:
             issues.append(problem)
     return issues
-
-
-def _is_bool(value: Any) -> TypeGuard[bool]:
-    return isinstance(value, bool)
-
-
-def _is_int(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
