@@ -83,27 +83,21 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     for flag, kind, text in limits:
         parser.add_argument(flag, type=kind, default=NOT_GIVEN, metavar="N|none", help=text)
-    parser.add_argument(
-        "--concurrency-retry-after-seconds",
-        type=float,
-        default=NOT_GIVEN,
-        metavar="S",
-        help="the wait a concurrency 429 suggests (default 5; fractions allowed)",
+    seconds = (
+        (
+            "--concurrency-retry-after-seconds",
+            NOT_GIVEN,
+            "the wait a concurrency 429 suggests (default 5; fractions allowed)",
+        ),
+        (
+            "--rate-limit-window-seconds",
+            60.0,
+            "refill window: the rate is added at the end of each (default 60, as on sim.ai)",
+        ),
+        ("--sync-timeout-seconds", 300.0, "sync run timeout (default 300)"),
     )
-    parser.add_argument(
-        "--rate-limit-window-seconds",
-        type=float,
-        default=60.0,
-        metavar="S",
-        help="refill window: the rate is added at the end of each (default 60, as on sim.ai)",
-    )
-    parser.add_argument(
-        "--sync-timeout-seconds",
-        type=float,
-        default=300.0,
-        metavar="S",
-        help="sync run timeout (default 300)",
-    )
+    for flag, default, text in seconds:
+        parser.add_argument(flag, type=float, default=default, metavar="S", help=text)
     parser.add_argument(
         "--v2",
         action=argparse.BooleanOptionalAction,
