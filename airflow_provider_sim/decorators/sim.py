@@ -17,7 +17,7 @@ The function runs once per try, in the worker; a deferred task resumes without r
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, Protocol, TypeVar
 
 from airflow.providers.common.compat.sdk import (
     DecoratedOperator,
@@ -37,9 +37,13 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 FParams = ParamSpec("FParams")
 R = TypeVar("R")
+FReturn = TypeVar("FReturn")
 
-#: ``sim_task(...)`` as the type checker sees it: the decorator a TaskFlow function goes through
-SimTaskDecorator = Callable[[Callable[FParams, Any]], "Task[FParams, Any]"]
+
+class SimTaskDecorator(Protocol):
+    """What ``sim_task(...)`` returns, as type checkers see it: the function's parameters are kept."""
+
+    def __call__(self, python_callable: Callable[FParams, FReturn]) -> Task[FParams, FReturn]: ...
 
 
 class _SimDecoratedOperator(DecoratedOperator, SimExecuteWorkflowOperator):
@@ -96,7 +100,7 @@ def _signature_of(operator: Callable[P, Any]) -> Callable[[Callable[..., R]], Ca
 
 
 @_signature_of(SimExecuteWorkflowOperator)
-def sim_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> SimTaskDecorator[Any]:
+def sim_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> SimTaskDecorator:
     """Turn a function into a Sim task: its return value is the workflow input, the task returns
     the workflow output. Registered as ``@task.sim``; takes the arguments of
     :class:`~airflow_provider_sim.operators.sim.SimExecuteWorkflowOperator` (``workflow_id``,
