@@ -295,3 +295,24 @@ async def _settings(conn_id: str) -> Any:
 
     async with SimAsyncHook(conn_id) as hook:
         return await hook.settings()
+
+
+async def test_the_example_dags_watcher_fires_for_its_workflows_runs(
+    sim_conn: str, sim_hook: SimHook, emulator: EmulatorHandle, store: MemoryStateStore
+) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "example_dags" / "example_sim_run_events.py"
+    spec = importlib.util.spec_from_file_location("example_sim_run_events", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    (watcher,) = example.echo_runs_ended.watchers
+    classpath, kwargs = watcher.trigger.serialize()  # the trigger as the triggerer rebuilds it
+    trigger = SimRunEndedTrigger(**kwargs)
+    async with running(trigger, store) as fired:
+        await until(lambda: len(list_calls(emulator, "echo")) >= 1, "the first list", fired)
+        run_id = sim_hook.execute_workflow("echo", {"hello": "sim"}, run_id="example-run").run_id
+        await until(lambda: fired.run_ids() == [run_id], "the example's event", fired)
+    assert classpath.endswith("SimRunEndedTrigger") and fired.payloads[0]["status"] == "completed"
