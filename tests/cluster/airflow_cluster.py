@@ -41,7 +41,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,6 +56,8 @@ from urllib.parse import quote
 import requests
 
 from airflow_provider_sim.version_compat import AIRFLOW_V_3_3_PLUS, AIRFLOW_VERSION
+from tests.cluster.host import PackageInstallError, apt_install, free_port, tail
+from tests.cluster.redis_server import RedisServer
 from tests.dag_runner import TaskLookups, TaskResult, sim_connection
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +70,7 @@ POSTGRES_PARALLELISM = 16
 SQLITE_PARALLELISM = 8
 
 Database = Literal["auto", "postgres", "sqlite"]
+Executor = Literal["LocalExecutor", "CeleryExecutor"]
 
 #: for ``pytest.mark.skipif``: the harness drives Airflow 3.3's components and REST API
 NOT_AIRFLOW_3_3 = not AIRFLOW_V_3_3_PLUS
@@ -84,25 +86,6 @@ class ClusterError(RuntimeError):
 
 # --------------------------------------------------------------------------------------------------
 # small helpers
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def tail(path: Path, lines: int = 60) -> str:
-    """The last ``lines`` lines of ``path`` (empty if it does not exist)."""
-    if not path.exists():
-        return ""
-    with path.open("rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        size = handle.tell()
-        handle.seek(max(0, size - 200 * lines))  # enough for long JSON log lines
-        text = handle.read().decode(errors="replace")
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def wait_for(
@@ -162,6 +145,8 @@ class Component:
     command: list[str]
     log_path: Path
     proc: subprocess.Popen[bytes]
+    #: the ``job`` row of a triggerer (known once it heartbeats), for reading which triggers it holds
+    job_id: int | None = None
 
     @property
     def pid(self) -> int:
@@ -179,6 +164,27 @@ class Component:
         return (
             f"\n--- {self.name} (pid {self.pid}, {state}) {self.log_path} ---\n{tail(self.log_path, lines)}"
         )
+
+    @property
+    def kind(self) -> str:
+        """``triggerer`` for ``triggerer-#2`` and so on."""
+        return self.name.split("-#")[0]
+
+    def kill(self) -> None:
+        """SIGKILL to its process group (its task processes too), as a crashed host would; waits for it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def process_ids(self) -> set[int]:
+        """The pids of the process and all its descendants (e.g. a Celery worker's task processes)."""
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+            return {self.pid} | {child.pid for child in root.children(recursive=True)}
+        except psutil.NoSuchProcess:
+            return set()
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM to its process group (the executor's workers too), SIGKILL after ``timeout`` seconds."""
@@ -239,21 +245,13 @@ class PostgresServer:
         found = cls.find_bin_dir()
         if found is not None:
             return found
-        if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            raise ClusterError("PostgreSQL (initdb, pg_ctl) is not installed: apt-get install -y postgresql")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"]
-        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-        if done.returncode != 0:  # perhaps no package lists yet
-            subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=timeout, check=False)
-            done = subprocess.run(
-                install, env=env, capture_output=True, text=True, timeout=timeout, check=False
-            )
+        try:
+            apt_install("postgresql", timeout=timeout)
+        except PackageInstallError as err:
+            raise ClusterError(str(err)) from err
         found = cls.find_bin_dir()
-        if done.returncode != 0 or found is None:
-            raise ClusterError(
-                f"apt-get install postgresql failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-            )
+        if found is None:
+            raise ClusterError("apt-get installed postgresql, but initdb and pg_ctl are not to be found")
         return found
 
     def _run(self, command: Sequence[str], timeout: float, *, as_postgres: bool = True) -> None:
@@ -405,7 +403,12 @@ class ClusterSettings:
     :param parallelism: ``[core] parallelism`` (LocalExecutor worker processes); ``None``:
         :data:`POSTGRES_PARALLELISM` on PostgreSQL, :data:`SQLITE_PARALLELISM` on SQLite.
     :param max_active_tasks_per_dag: ``[core] max_active_tasks_per_dag``.
-    :param triggerers: how many triggerers to start (more with :meth:`AirflowCluster.start_triggerer`).
+    :param triggerers: how many triggerers to start (more with :meth:`AirflowCluster.start_triggerer`),
+        one after the other, so that each one's ``job_id`` is known.
+    :param executor: ``CeleryExecutor`` starts a throwaway Redis as its broker (results in the
+        metadata DB) and :attr:`celery_workers` ``airflow celery worker`` processes.
+    :param celery_workers: how many Celery workers (more with :meth:`AirflowCluster.start_celery_worker`).
+    :param worker_concurrency: task slots per Celery worker.
     :param start_timeout: seconds each start-up step may take (migration, each component coming up).
     :param extra_env: more environment for every component (e.g. ``AIRFLOW__...`` settings); wins.
     """
@@ -414,6 +417,9 @@ class ClusterSettings:
     parallelism: int | None = None
     max_active_tasks_per_dag: int = 256
     triggerers: int = 1
+    executor: Executor = "LocalExecutor"
+    celery_workers: int = 2
+    worker_concurrency: int = 8
     start_timeout: float = 180.0
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -448,7 +454,10 @@ class AirflowCluster:
         self.parallelism = 0
         self.env: dict[str, str] = {}
         self.components: list[Component] = []
+        #: components killed or replaced on purpose (their logs stay readable)
+        self.retired: list[Component] = []
         self.postgres: PostgresServer | None = None
+        self.redis: RedisServer | None = None
         self._session = requests.Session()
         self._session.trust_env = False  # loopback only: no proxy from the environment
         self._token: str | None = None
@@ -492,9 +501,23 @@ class AirflowCluster:
         default_parallelism = POSTGRES_PARALLELISM if self.database == "postgres" else SQLITE_PARALLELISM
         forced = os.environ.get("AIRFLOW_CLUSTER_PARALLELISM")
         self.parallelism = int(forced) if forced else self.settings.parallelism or default_parallelism
+        if self.settings.executor == "CeleryExecutor":
+            self.redis = RedisServer(self.root / "redis")
+            self.redis.start()
         self.api_port = free_port()
         self.env = self._environment(db_url)
         self._migrate(timeout)
+        self._start_api_server(timeout)
+        self.start_component("scheduler", "--skip-serve-logs")
+        self.start_component("dag-processor")
+        if self.settings.executor == "CeleryExecutor":
+            for _ in range(self.settings.celery_workers):
+                self.start_celery_worker()
+        for _ in range(self.settings.triggerers):
+            self.start_triggerer(timeout)
+        self.wait_healthy(timeout)
+
+    def _start_api_server(self, timeout: float) -> Component:
         api = self.start_component("api-server", "--host", "127.0.0.1", "--port", str(self.api_port))
         wait_for(
             lambda: self._health() is not None,
@@ -504,12 +527,59 @@ class AirflowCluster:
             details=self.diagnostics,
         )
         self._token = self._fetch_token()
-        self.start_component("scheduler", "--skip-serve-logs")
-        self.start_component("dag-processor")
-        for _ in range(self.settings.triggerers):
-            self.start_component("triggerer", "--skip-serve-logs")
-        self.wait_healthy(timeout)
-        self.wait_for_triggerers(self.settings.triggerers, timeout)
+        return api
+
+    def restart_api_server(self, timeout: float | None = None) -> tuple[Component, float]:
+        """Stop the api-server (SIGTERM) and start a new one on the same port; wait until it answers.
+
+        :return: the new component and the seconds the API was away.
+        """
+        old = next(c for c in self.components if c.kind == "api-server" and c.alive())
+        began = time.monotonic()
+        old.stop()
+        self.components.remove(old)
+        self.retired.append(old)
+        new = self._start_api_server(timeout or self.settings.start_timeout)
+        return new, time.monotonic() - began
+
+    def kill(self, component: Component) -> None:
+        """SIGKILL ``component`` (and its children); it no longer counts for :meth:`check_alive`."""
+        component.kill()
+        self.components.remove(component)
+        self.retired.append(component)
+
+    def alive(self, kind: str) -> list[Component]:
+        """The running components of one kind (``triggerer``, ``celery``, ...), oldest first."""
+        return [c for c in self.components if c.kind == kind and c.alive()]
+
+    def start_celery_worker(self) -> Component:
+        """Start one more ``airflow celery worker`` (named ``worker<N>@<host>``); not waited for."""
+        number = sum(1 for c in self.components + self.retired if c.kind == "celery") + 1
+        return self.start_component(
+            "celery",
+            "worker",
+            "--concurrency",
+            str(self.settings.worker_concurrency),
+            "--celery-hostname",
+            f"worker{number}@%h",
+            "--skip-serve-logs",
+            "--without-gossip",
+            "--without-mingle",
+        )
+
+    def sql(self, statement: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read-only query on the metadata DB (PostgreSQL only).
+
+        :raises ClusterError: the cluster runs on SQLite.
+        """
+        if self.postgres is None:
+            raise ClusterError("sql() reads the PostgreSQL metadata DB; this cluster runs on SQLite")
+        import psycopg2
+
+        dsn = self.postgres.url.replace("+psycopg2", "")
+        with contextlib.closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cursor:
+            cursor.execute(statement, tuple(parameters))
+            return list(cursor.fetchall())
 
     def stop(self) -> None:
         """Stop every component (triggerers first, api-server last), PostgreSQL, and remove the temp
@@ -518,9 +588,11 @@ class AirflowCluster:
             return
         self._stopped = True
         atexit.unregister(self.stop)
-        order = {"triggerer": 0, "scheduler": 1, "dag-processor": 2, "api-server": 3}
-        for component in sorted(self.components, key=lambda c: order.get(c.name.split("-#")[0], 9)):
+        order = {"triggerer": 0, "celery": 1, "scheduler": 2, "dag-processor": 3, "api-server": 4}
+        for component in sorted(self.components, key=lambda c: order.get(c.kind, 9)):
             component.stop()
+        if self.redis is not None:
+            self.redis.stop()
         if self.postgres is not None:
             self.postgres.stop()
         self._session.close()
@@ -554,7 +626,7 @@ class AirflowCluster:
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__EXECUTOR": self.settings.executor,
                 "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
                 "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(self.settings.max_active_tasks_per_dag),
                 "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
@@ -586,6 +658,12 @@ class AirflowCluster:
                 "no_proxy": no_proxy,
             }
         )
+        if self.redis is not None:
+            compat = str(Path(__file__).parent / "celery_compat")  # see its sitecustomize.py
+            env["PYTHONPATH"] = os.pathsep.join([compat, env["PYTHONPATH"]])
+            env["AIRFLOW__CELERY__BROKER_URL"] = self.redis.url
+            env["AIRFLOW__CELERY__RESULT_BACKEND"] = f"db+{db_url}"
+            env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(self.settings.worker_concurrency)
         env.update(self.settings.extra_env)
         return env
 
@@ -629,10 +707,13 @@ class AirflowCluster:
         return component
 
     def start_triggerer(self, timeout: float | None = None) -> Component:
-        """Start one more triggerer and wait until the API counts it among the live ones."""
-        before = len(self.alive_triggerer_jobs())
+        """Start one more triggerer, wait until the API counts it among the live ones, and note its
+        ``job_id`` (the live triggerer job that was not there before)."""
+        before = {int(job["id"]) for job in self.alive_triggerer_jobs()}
         component = self.start_component("triggerer", "--skip-serve-logs")
-        self.wait_for_triggerers(before + 1, timeout or self.settings.start_timeout)
+        self.wait_for_triggerers(len(before) + 1, timeout or self.settings.start_timeout)
+        new = sorted({int(job["id"]) for job in self.alive_triggerer_jobs()} - before)
+        component.job_id = new[-1] if new else None
         return component
 
     # -- health --------------------------------------------------------------------------------------
@@ -692,7 +773,9 @@ class AirflowCluster:
 
     def diagnostics(self, lines: int = 40) -> str:
         """Every component's log tail (and PostgreSQL's), for error messages."""
-        parts = [c.tail(lines) for c in self.components]
+        parts = [c.tail(lines) for c in self.retired + self.components]
+        if self.redis is not None:
+            parts.append(self.redis.tail(lines // 2))
         migrate = self.components_dir / "db-migrate.log"
         if migrate.exists() and not self.components:
             parts.append(f"\n--- db migrate ---\n{tail(migrate, lines)}")
