@@ -102,17 +102,24 @@ class Workflow:
     """
 
     id: str
-    name: str
     description: str
-    deployed: bool
-    block_id: str
-    block_type: str
-    inputs: tuple[tuple[str, str], ...]
     run: Behaviour
     resume: ResumeBehaviour | None = None
+    deployed: bool = True
+    block_id: str = ""  # the workflow's id when empty
+    block_type: str = "function"
+    inputs: tuple[tuple[str, str], ...] = ()
     cost: float = 0.0001
     holds: bool = False
     block_name: str = "Function 1"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "block_id", self.block_id or self.id)
+
+    @property
+    def name(self) -> str:
+        """The display name: the id, capitalised."""
+        return self.id.capitalize()
 
     @property
     def deployed_at(self) -> datetime | None:
@@ -208,65 +215,41 @@ async def _approval_resume(original_input: Any, resume_input: Any, answered_bloc
 WORKFLOWS: Mapping[str, Workflow] = {
     wf.id: wf
     for wf in (
-        Workflow("echo", "Echo", "Returns its input.", True, "echo", "function", (), _echo),
+        Workflow("echo", "Returns its input.", _echo),
         Workflow(
             "sleep",
-            "Sleep",
             "Waits input.seconds, then returns its input.",
-            True,
-            "wait",
-            "wait",
-            (("seconds", "number"),),
             _sleep,
+            block_id="wait",
+            block_type="wait",
+            inputs=(("seconds", "number"),),
             block_name="Wait",
         ),
         Workflow(
             "fail",
-            "Fail",
             "Always fails.",
-            True,
-            "fail",
-            "function",
-            (("message", "string"), ("seconds", "number"), ("soft", "boolean")),
             _fail,
+            inputs=(("message", "string"), ("seconds", "number"), ("soft", "boolean")),
         ),
         Workflow(
             "stream",
-            "Stream",
             "Streams the words of input.text.",
-            True,
-            "agent",
-            "agent",
-            (("text", "string"), ("delay", "number")),
             _stream,
+            block_id="agent",
+            block_type="agent",
+            inputs=(("text", "string"), ("delay", "number")),
             cost=0.0025,
             block_name="Agent 1",
         ),
         Workflow(
             "approval",
-            "Approval",
             "Pauses for a human decision.",
-            True,
-            "approval",
-            "human_in_the_loop",
-            (),
             _approval,
-            resume=_approval_resume,
+            _approval_resume,
+            block_type="human_in_the_loop",
             block_name="Approval",
         ),
-        Workflow(
-            "hold",
-            "Hold",
-            "Runs until released through the emulator's control API.",
-            True,
-            "hold",
-            "function",
-            (),
-            _hold,
-            holds=True,
-        ),
-        Workflow(
-            "undeployed", "Undeployed", "Exists but is not deployed.", False, "echo", "function", (), _echo
-        ),
+        Workflow("hold", "Runs until released through the emulator's control API.", _hold, holds=True),
+        Workflow("undeployed", "Exists but is not deployed.", _echo, deployed=False, block_id="echo"),
     )
 }
