@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import base64
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ EXPECTED = {
     "example_sim_paused",
     "example_sim_mapped",
     "example_sim_resume",
+    "example_sim_taskflow",
+    "example_sim_files",
     "example_sim_run_events",
 }
 #: examples with no DAG before Airflow 3.0
@@ -97,3 +100,21 @@ def test_each_example_runs_end_to_end(path: Path, dag_runner: DagRunner, emulato
         assert result.task("answer").xcom["sim_run_id"] == result.task("request_approval").xcom["sim_run_id"]
     if path.stem == "example_sim_paused":
         assert result.task("request_approval").xcom["sim_status"] == "paused"
+    if path.stem == "example_sim_taskflow":
+        assert [t.xcom["sim_status"] for t in result.mapped("triage")] == ["completed"] * 3
+        lines = result.task("report").return_value  # one per ticket, in map order, day rendered
+        assert [line.split(": ", 1)[1] for line in lines] == [
+            t.return_value["text"] for t in result.mapped("triage")
+        ]
+        assert "{{" not in lines[0] and sorted(e["input"]["text"] for e in executions) == sorted(
+            t.return_value["text"] for t in result.mapped("triage")
+        )
+    if path.stem == "example_sim_files":
+        [csv] = result.task("analyse").return_value["files"]
+        assert (csv["name"], csv["type"], base64.b64decode(csv["base64"])[:14]) == (
+            "sales.csv",
+            "text/csv",
+            b"region,revenue",
+        )
+        [chart] = result.task("describe_chart").return_value["files"]
+        assert (chart["name"], chart["type"], chart["size"]) == ("chart.png", "image/png", 40)
