@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -31,24 +31,22 @@ from airflow_provider_sim.emulator.config import (
 NOT_GIVEN: Any = object()
 
 
-def _limit(text: str) -> float | None:
-    """A rate or capacity on the command line: a positive number, or ``none`` for no limit."""
-    if text.lower() in ("none", "unlimited"):
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+def _or_none(kind: Callable[[str], float], what: str) -> Callable[[str], float | None]:
+    """A command-line limit: ``kind`` of the text, or ``None`` (no limit) for ``none`` / ``unlimited``."""
+
+    def parse(text: str) -> float | None:
+        if text.lower() in ("none", "unlimited"):
+            return None
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} or 'none', got {text!r}") from None
+
+    return parse
 
 
-def _cap(text: str) -> int | None:
-    """An in-flight cap on the command line: a positive integer, or ``none`` for no cap."""
-    if text.lower() in ("none", "unlimited"):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number or 'none', got {text!r}") from None
+#: a rate or capacity (a positive number), and an in-flight cap (a positive integer)
+_limit, _cap = _or_none(float, "a number"), _or_none(int, "a whole number")
 
 
 def _build_parser() -> argparse.ArgumentParser:
