@@ -34,8 +34,9 @@ class SimFile:
     """A file for a Sim workflow input: its bytes (sent inline, base64) or a URL Sim downloads.
 
     Put one anywhere in the input (``{"report": SimFile.from_path("report.pdf")}``); it reaches
-    the workflow's ``file[]`` input field as Sim's file value. A ``SimFile`` is a valid XCom value,
-    so an upstream task can return one and a Sim task can take it as input.
+    the workflow's ``file[]`` input field as Sim's file value. Airflow's XCom serialiser writes a
+    ``SimFile`` and rebuilds it where ``[core] allowed_deserialization_classes`` allows the class
+    (``airflow_provider_sim.*``); :meth:`to_value` is plain JSON that crosses XCom anywhere.
 
     :param name: the file name the workflow sees.
     :param content: the file's bytes (inline); ``None`` for a URL file.
