@@ -35,27 +35,20 @@ def _expose_transport(protocol: Any) -> None:
     protocol.app = app
 
 
-class H11TransportProtocol(H11Protocol):
-    """uvicorn's h11 protocol, exposing the transport to the app."""
+def _exposing(base: type[Any]) -> type[asyncio.Protocol]:
+    """``base`` (one of uvicorn's HTTP protocols), exposing the transport to the app."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _expose_transport(self)
-
-
-def http_protocol_class() -> type[asyncio.Protocol]:
-    """The fastest available protocol class that exposes the transport (httptools, else h11)."""
-    if HttpToolsProtocol is None:
-        return H11TransportProtocol
-
-    class HttpToolsTransportProtocol(HttpToolsProtocol):
-        """uvicorn's httptools protocol, exposing the transport to the app."""
-
+    class TransportExposingProtocol(base):  # type: ignore[misc,valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             _expose_transport(self)
 
-    return HttpToolsTransportProtocol
+    return TransportExposingProtocol
+
+
+def http_protocol_class() -> type[asyncio.Protocol]:
+    """The fastest available protocol class that exposes the transport (httptools, else h11)."""
+    return _exposing(H11Protocol if HttpToolsProtocol is None else HttpToolsProtocol)
 
 
 class EmulatorServer(uvicorn.Server):
