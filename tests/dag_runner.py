@@ -582,6 +582,33 @@ def _backport_content_type_fix() -> str | None:
     )
 
 
+def _register_assets(dag: Any) -> None:
+    """Write a DAG that names Assets to the DB first, as the DAG processor would, on the lines whose
+    ``dag.test()`` does not (3.1+ syncs the DAG itself): Airflow 3.0 fails a task whose inlets or
+    outlets were never activated (``AirflowInactiveAssetInInletOrOutletException``), Airflow 2
+    records no event for a Dataset its DB has not seen."""
+    from airflow import __version__ as airflow_version
+    from packaging.version import Version
+
+    version = Version(Version(airflow_version).base_version)
+    uses_assets = any(t.inlets or t.outlets for t in dag.tasks) or any(
+        getattr(dag.timetable, name, None) for name in ("asset_condition", "dataset_condition")
+    )
+    if version >= Version("3.1") or not uses_assets:
+        return
+    from airflow.models.dag import DAG as SchedulerDAG
+
+    if version < Version("3.0"):
+        SchedulerDAG.bulk_write_to_db([dag])
+        return
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.serialization.serialized_objects import SerializedDAG
+
+    DagBundlesManager().sync_bundles_to_db()
+    scheduler_dag = SerializedDAG.deserialize_dag(SerializedDAG.serialize_dag(dag))  # as dag.test() does
+    SchedulerDAG.bulk_write_to_db(bundle_name="dags-folder", bundle_version=None, dags=[scheduler_dag])
+
+
 @contextlib.contextmanager
 def _output_to(path: str) -> Iterator[None]:
     sys.stdout.flush()
@@ -702,6 +729,7 @@ def _serve(idle_log: str) -> None:
             dag = None
             try:
                 dag = _load_dag(request["dag_file"], request["dag_id"])
+                _register_assets(dag)
                 summary["dag_id"] = dag.dag_id
                 if note:
                     print(note)

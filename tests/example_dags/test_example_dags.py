@@ -26,6 +26,8 @@ EXPECTED = {
     "example_sim_taskflow",
     "example_sim_files",
     "example_sim_run_events",
+    "example_sim_assets",
+    "example_sim_assets_downstream",
 }
 #: examples with no DAG before Airflow 3.0
 AIRFLOW_3_ONLY = {"example_sim_run_events"}
