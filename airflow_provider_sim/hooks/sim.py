@@ -65,6 +65,7 @@ from airflow_provider_sim.protocol.parse import (
     parse_usage_limits,
     parse_workflow,
 )
+from airflow_provider_sim.protocol.paused import PausedExecution, get_paused
 from airflow_provider_sim.protocol.quota import RequestBudget, budget_for, parse_rate_limit
 from airflow_provider_sim.protocol.sse import parse_stream_data
 from airflow_provider_sim.retry import (
@@ -392,6 +393,14 @@ class SimHook(SimBaseHook):
     def resume_run(self, workflow_id: str, run_id: str, context_id: str, input: Any = None) -> SimRun:
         """Answer a run paused for human input; keep polling ``run_id`` (the original) afterwards."""
         return self._drive(flows.resume(self.settings.api_version, workflow_id, run_id, context_id, input))
+
+    def get_paused_execution(self, workflow_id: str, run_id: str) -> PausedExecution:
+        """What each pause of a run shows and asks (Sim's paused-execution detail, either API
+        generation): the pause points with the Human in the Loop block's display data and form.
+
+        :raises SimNotFoundError: the run never paused (or this Sim has no such endpoint).
+        """
+        return self._drive(get_paused(workflow_id, run_id))
 
     def get_deployment_status(self, workflow_id: str) -> DeploymentStatus:
         """Whether the workflow is deployed (only deployed workflows run with an API key)."""

@@ -38,6 +38,7 @@ from airflow_provider_sim.protocol import flows
 from airflow_provider_sim.protocol.build import check_run_id
 from airflow_provider_sim.protocol.models import CancelResult, HttpResponse, RequestSpec, SimRun, Sleep
 from airflow_provider_sim.protocol.parse import connection_error
+from airflow_provider_sim.protocol.paused import PausedExecution, get_paused
 from airflow_provider_sim.protocol.quota import budget_for, parse_rate_limit
 from airflow_provider_sim.retry import Deadline, budget_hold, call_deadline, retry_policy, wait_deadline
 
@@ -279,3 +280,7 @@ class SimAsyncHook(SimBaseHook):
         """Cancel a run; a run that already finished is reported, not raised; see ``SimHook.cancel_run``."""
         settings = await self.settings()
         return await self._drive(flows.cancel(settings.api_version, workflow_id, run_id))
+
+    async def get_paused_execution(self, workflow_id: str, run_id: str) -> PausedExecution:
+        """What each pause of a run shows and asks; see ``SimHook.get_paused_execution``."""
+        return await self._drive(get_paused(workflow_id, run_id))

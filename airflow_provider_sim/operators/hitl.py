@@ -5,19 +5,20 @@ approver sees) and a *resume form* (``inputFormat``: typed fields). This module 
 the subject, body and ``Param`` form of Airflow's own human-in-the-loop request (Airflow 3.1+,
 written and awaited by :func:`~airflow_provider_sim.version_compat.wait_for_human`), and the
 person's answer back into the resume input. Sim sends the pause's data with a synchronous run's
-answer (execute or resume); a status read of a paused run carries none, so for polled runs the form
-comes from ``hitl_params`` when given, else a single JSON field ``input``.
+answer (execute or resume); a status read of a paused run carries none, so for polled and deferred
+runs it is read from Sim's paused-execution detail. Only when Sim has none (an older Sim, an
+endpoint refused) does the form come from ``hitl_params``, else a single JSON field ``input``.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_sim.exceptions import SimConfigurationError, SimError
+from airflow_provider_sim.exceptions import SimApiError, SimConfigurationError, SimError
 from airflow_provider_sim.operators.resume import resume
 from airflow_provider_sim.operators.runs import complete, task_deadline
 from airflow_provider_sim.protocol.build import resume_page_url
@@ -236,6 +237,8 @@ class AsksInAirflow:
             op.log.info("Sim still shows pause %s answered; waiting for the run to go on", context_id)
             time.sleep(op.poll_interval)
             return self._wait_on(context, run)
+        if from_status_read:
+            run = self._with_pause_data(run, context_id)
         url = resume_page_url(op.hook.settings.base_url, run.workflow_id, run.run_id)
         request = pause_request(
             run, resume_url=url, declared=op.hitl_params, timeout_answer=op.hitl_timeout_answer
@@ -264,12 +267,28 @@ class AsksInAirflow:
             kwargs={},
         )
 
+    def _with_pause_data(self, run: SimRun, context_id: str) -> SimRun:
+        """``run`` with the pause's display data and form from Sim's paused-execution detail, as a
+        synchronous run's answer carries them; unchanged when Sim has no detail for the pause."""
+        op: Any = self
+        try:
+            detail = op.hook.get_paused_execution(run.workflow_id, run.run_id)
+        except SimApiError as err:  # an older Sim without the endpoint; the fallbacks still ask
+            op.log.info("Sim gave no detail of pause %s (%s); asking without Sim's form", context_id, err)
+            return run
+        point = detail.waiting_at(context_id)
+        if point is None or not pause_data(point.response):
+            op.log.info("Sim's detail of run %s has no open pause %s with a form", run.run_id, context_id)
+            return run
+        return replace(run, output=point.response)
+
     def execute_answered(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the person answered (or the response timeout passed): resume the Sim run
         with the answer, then wait for its end (or its next pause) as before."""
         from airflow_provider_sim.retry import deadline
 
         op: Any = self
+        op._try_number = int(context["ti"].try_number)
         pending = _own_xcom(context, XCOM_HITL_REQUEST)
         if not isinstance(pending, dict):
             raise SimError("Resumed for a human-in-the-loop answer, but this task asked nothing")

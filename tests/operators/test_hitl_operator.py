@@ -99,23 +99,32 @@ def answer_as_a_person(
 
 
 def answering(
-    dag_id: str, task_id: str, option: str, params_input: dict[str, Any], seen: list[dict[str, Any]]
+    dag_id: str,
+    task_id: str,
+    option: str,
+    params_input: dict[str, Any],
+    seen: list[dict[str, Any]],
+    *more_inputs: dict[str, Any],
 ) -> Callable[[RunHandle], None]:
-    """A ``during`` callback: wait for the task's Required Action, record it, answer it."""
+    """A ``during`` callback: wait for the task's Required Action, record it, answer it; then the
+    same for each of ``more_inputs`` (a run that pauses again asks again)."""
 
     def during(_handle: RunHandle) -> None:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
+        pending = [params_input, *more_inputs]
+        deadline = time.monotonic() + 90 * len(pending)
+        while pending and time.monotonic() < deadline:
             try:  # SQLite may be locked by the DAG run's own session for a moment
                 request = pending_request(dag_id, task_id)
                 if request is not None:
-                    answer_as_a_person(dag_id, task_id, request["run_id"], option, params_input)
+                    answer_as_a_person(dag_id, task_id, request["run_id"], option, pending[0])
                     seen.append(request)
-                    return
+                    pending.pop(0)
+                    continue
             except Exception:  # shown with the test's output if the run then overruns
                 traceback.print_exc()
             time.sleep(0.1)
-        raise AssertionError(f"could not answer the Required Action of {task_id}")
+        if pending:
+            raise AssertionError(f"could not answer the Required Action of {task_id} ({len(seen)} answered)")
 
     return during
 
@@ -177,43 +186,59 @@ def test_sync_run_asks_with_sims_form_and_the_answer_resumes_it(
 
 
 @needs_hitl
-def test_deferred_async_run_asks_with_declared_params_and_waits_in_the_triggerer(
+def test_deferred_run_asks_with_sims_form_from_the_pause_detail_and_again_at_a_second_pause(
     run_dag: RunDag, emulator: EmulatorHandle
 ) -> None:
     seen: list[dict[str, Any]] = []
+    first, second = {"approved": True, "comment": "first"}, {"approved": False, "comment": "second"}
     result = run_dag(
         """
-        SimExecuteWorkflowOperator(task_id="askdefer", workflow_id="approval", input={"doc": 9},
-                                   deferrable=True, on_pause="airflow", poll_interval=0.2,
-                                   hitl_params={"approved": Param(False, type="boolean", description="OK?")})
+        SimExecuteWorkflowOperator(task_id="asktwice", workflow_id="approval",
+                                   input={"doc": 9, "pauses": 2},
+                                   deferrable=True, on_pause="airflow", poll_interval=0.2)
         """,
-        imports="from airflow.sdk import Param\n" + SHIM,
-        during=answering(run_dag.dag_id, "askdefer", "Resume", {"approved": True}, seen),
+        imports=SHIM,
+        during=answering(run_dag.dag_id, "asktwice", "Resume", first, seen, second),
+        timeout=300,
     )
-    ti = result.task("askdefer")
+    ti = result.task("asktwice")
     assert ti.state == "success", result.tail()
-    assert ti.return_value == {"input": {"doc": 9}, "resumeInput": {"approved": True}}
-    [request] = seen
-    assert request["params"]["approved"]["description"] == "OK?"
+    assert ti.return_value == {"input": {"doc": 9, "pauses": 2}, "resumeInput": second}
+    asked, asked_again = seen
+    # a deferred wait reads the pause from a status, which has no form: Sim's pause detail has it
+    assert "| doc | 9 |" in asked["body"]
+    assert asked["params"]["approved"]["schema"]["type"] == ["boolean", "null"]
+    assert set(asked_again["params"]) == {"approved", "comment"}
+    answers = ti.xcom["sim_hitl_answers"]
+    assert [(a["context_id"], a["input"]) for a in answers] == [("approval", first), ("approval-2", second)]
     assert "running trigger in line" in result.log
     assert len(emulator.control.executions()) == 1
+    paths = [r["path"] for r in emulator.control.requests_received()]
+    assert paths.count(f"/api/workflows/approval/paused/{answers[0]['run_id']}") == 2
 
 
 @needs_hitl
-def test_cancel_run_cancels_it_on_sim_and_fails_the_task(run_dag: RunDag, emulator: EmulatorHandle) -> None:
+def test_without_sims_pause_detail_the_declared_params_ask_and_cancel_run_cancels(
+    run_dag: RunDag, emulator: EmulatorHandle
+) -> None:
+    emulator.control.add_fault("/api/workflows/approval/paused/*", status=404, times=10)
     seen: list[dict[str, Any]] = []
     result = run_dag(
         """
         SimExecuteWorkflowOperator(task_id="askcancel", workflow_id="approval", input={"doc": 1},
-                                   on_pause="airflow", poll_interval=0.2)
+                                   on_pause="airflow", poll_interval=0.2,
+                                   hitl_params={"approved": Param(False, type="boolean", description="OK?")})
         """,
-        imports=SHIM,
-        during=answering(run_dag.dag_id, "askcancel", "Cancel run", {"input": {}}, seen),
+        imports="from airflow.sdk import Param\n" + SHIM,
+        during=answering(run_dag.dag_id, "askcancel", "Cancel run", {"approved": True}, seen),
+        timeout=300,
     )
     assert result.task("askcancel").state == "failed", result.tail()
     assert "approver cancelled Sim run" in result.log
     assert [e["status"] for e in emulator.control.executions()] == ["cancelled"]
-    assert "input" in seen[0]["params"]  # a polled run's status carries no form: one JSON field
+    [request] = seen
+    assert request["params"]["approved"]["description"] == "OK?"  # hitl_params, as Sim sent no form
+    assert "asking without Sim's form" in result.log
 
 
 @needs_hitl
