@@ -161,6 +161,8 @@ class SimExecuteWorkflowOperator(SimRunLineage, AsksInAirflow, BaseOperator):
         check_execution_timeout(execution_timeout_seconds, is_async=is_async)
         self._run: SimRun | None = None
         self._killed = False
+        #: the task try this instance runs in; a deferral names it (see ``execute_complete``)
+        self._try_number: int | None = None
 
     @cached_property
     def hook(self) -> SimHook:
@@ -178,6 +180,7 @@ class SimExecuteWorkflowOperator(SimRunLineage, AsksInAirflow, BaseOperator):
         """
         from airflow_provider_sim.retry import deadline
 
+        self._try_number = int(context["ti"].try_number)
         with deadline(*task_deadline(context, self.timeout, self.execution_timeout)):
             return self._execute(context)
 
@@ -313,12 +316,29 @@ class SimExecuteWorkflowOperator(SimRunLineage, AsksInAirflow, BaseOperator):
                 cancel_on_timeout=True,
                 return_on_pause=self.on_pause != "wait",
                 start=start,
+                try_number=self._try_number,
             ),
             method_name="execute_complete",
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        """Resume after the trigger: validate its event, then finish like the non-deferred path."""
+        """Resume after the trigger: validate its event, then finish like the non-deferred path.
+
+        The event names the try that deferred. Airflow 3.0 resumes a retried task with the previous
+        try's event (apache/airflow#56704); such a stale event is dropped and this try starts over,
+        which re-attaches to the run an earlier try started.
+        """
+        current = int(context["ti"].try_number)
+        try_number = event.get("try_number") if isinstance(event, dict) else None
+        if try_number is not None and try_number != current:
+            self.log.warning(
+                "Try %s was resumed with the trigger event of try %s (apache/airflow#56704); "
+                "ignoring it and waiting for the run again",
+                current,
+                try_number,
+            )
+            return self.execute(context)
+        self._try_number = current
         run = run_from_event(event)
         return self._finish(context, run)
 

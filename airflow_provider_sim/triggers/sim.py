@@ -42,6 +42,9 @@ class SimRunTrigger(BaseTrigger):
         take turns in the triggerer when Sim's cap of runs in flight is reached (see
         :mod:`airflow_provider_sim.hooks.run_starter`); a restarted trigger finds its run started
         (409) and waits for it, so it never starts a second one.
+    :param try_number: the task try that deferred, repeated in the event so the task can tell a
+        stale event from its own (Airflow 3.0 hands a retried task the previous try's event,
+        apache/airflow#56704).
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class SimRunTrigger(BaseTrigger):
         cancel_on_timeout: bool = True,
         return_on_pause: bool = False,
         start: dict[str, Any] | None = None,
+        try_number: int | None = None,
     ) -> None:
         super().__init__()
         self.job_id = check_run_id(job_id, name="job_id") if job_id is not None else None
@@ -92,6 +96,11 @@ class SimRunTrigger(BaseTrigger):
                 "start is a dict of the start's arguments and needs run_id (not job_id)."
             )
         self.start = start
+        if try_number is not None and (isinstance(try_number, bool) or not isinstance(try_number, int)):
+            raise SimConfigurationError(
+                f"try_number must be the task's try number (int), got {try_number!r}."
+            )
+        self.try_number = try_number
         json.dumps(self.serialize()[1])  # kwargs must stay JSON primitives; fail here, in the worker
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -108,6 +117,7 @@ class SimRunTrigger(BaseTrigger):
                 "cancel_on_timeout": self.cancel_on_timeout,
                 "return_on_pause": self.return_on_pause,
                 **({"start": self.start} if self.start is not None else {}),
+                **({"try_number": self.try_number} if self.try_number is not None else {}),
             },
         )
 
@@ -137,13 +147,18 @@ class SimRunTrigger(BaseTrigger):
                     deadline=deadline,
                 )
             except SimWaitTimeoutError:
-                yield TriggerEvent(await self._time_out(hook))
+                yield self._event(await self._time_out(hook))
                 return
             except SimError as err:
-                yield TriggerEvent(error_event(self.workflow_id, self.run_id, err))
+                yield self._event(error_event(self.workflow_id, self.run_id, err))
                 return
             self.log.info("Sim run %s is %s", self.run_id, run.status.value)
-            yield TriggerEvent(run_event(run))
+            yield self._event(run_event(run))
+
+    def _event(self, payload: dict[str, Any]) -> TriggerEvent:
+        return TriggerEvent(
+            payload if self.try_number is None else {**payload, "try_number": self.try_number}
+        )
 
     async def _start_run(self, hook: SimAsyncHook, deadline: Deadline) -> SimRun:
         from airflow_provider_sim.hooks.run_starter import start_in_turn

@@ -417,17 +417,7 @@ def test_on_kill_cancels_the_run_on_sigterm(run_dag: RunDag, emulator: EmulatorH
         assert result.error is not None and "AirflowTaskTerminated" in result.error
 
 
-AIRFLOW_3_0_STALE_RESUME = pytest.mark.xfail(
-    AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS,
-    strict=True,
-    raises=AssertionError,
-    reason="Airflow 3.0's Execution API keeps next_method/next_kwargs when a task goes up for retry, so "
-    "try 2 of a deferred task resumes straight into execute_complete with try 1's event "
-    "(apache/airflow#56704, fixed by #56731)",
-)
-
-
-@pytest.mark.parametrize("mode", ["poll", pytest.param("defer", marks=AIRFLOW_3_0_STALE_RESUME)])
+@pytest.mark.parametrize("mode", ["poll", "defer"])
 def test_retry_reattaches_to_the_run_an_earlier_try_started(
     run_dag: RunDag, emulator: EmulatorHandle, mode: str
 ) -> None:
@@ -449,6 +439,8 @@ def test_retry_reattaches_to_the_run_an_earlier_try_started(
     assert ti.xcom["sim_run_id"] == execution["id"]
     assert ti.return_value == {"seconds": 1}
     assert f"Re-attaching to Sim run {execution['id']}" in result.log
+    if mode == "defer" and AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:  # apache/airflow#56704
+        assert "Try 2 was resumed with the trigger event of try 1" in result.log
 
 
 def test_retry_after_a_failed_run_starts_a_new_run(run_dag: RunDag, emulator: EmulatorHandle) -> None:
