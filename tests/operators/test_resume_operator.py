@@ -127,3 +127,27 @@ def test_refusals_fail_the_task_with_what_happened(
     assert "knows no pause point" in result.log
     assert "completed, not paused" in result.log
     assert sim_hook.get_run("approval", "wrong-ctx").status is RunStatus.PAUSED  # left as it was
+
+
+def test_a_run_that_pauses_again_is_answered_again_at_its_new_pause(
+    run_dag: RunDag, emulator: EmulatorHandle, sim_hook: SimHook
+) -> None:
+    # a synchronous run's resume answers once the run has settled: paused again, here
+    sim_hook.execute_workflow("approval", {"doc": 8, "pauses": 2}, run_id="twice", async_execution=False)
+    result = run_dag(
+        """
+        first = SimResumeRunOperator(task_id="first", workflow_id="approval", run_id="twice",
+                                     input={"approved": True})
+        second = SimResumeRunOperator(task_id="second", workflow_id="approval", run_id="twice",
+                                      input={"approved": False}, wait_for_completion=True,
+                                      poll_interval=0.2)
+        first >> second
+        """,
+        imports=IMPORTS,
+    )
+    assert result.states == {"first": "success", "second": "success"}, result.tail()
+    first, second = result.task("first"), result.task("second")
+    assert (first.xcom["sim_context_id"], first.xcom["sim_resume_status"]) == ("approval", "paused")
+    assert second.xcom["sim_context_id"] == "approval-2"  # the current pause, read from the status
+    assert second.return_value == {"input": {"doc": 8, "pauses": 2}, "resumeInput": {"approved": False}}
+    assert [e["status"] for e in emulator.control.executions()] == ["completed"]
