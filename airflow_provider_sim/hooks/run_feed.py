@@ -6,8 +6,8 @@ runs): a :class:`RunFeed` per event loop, Sim account and workflow lists the wor
 once per interval and hands each complete list to every subscriber; what to report is each
 subscriber's own business (:mod:`airflow_provider_sim.protocol.run_events`). Its calls go through
 the account's budget (:func:`~airflow_provider_sim.protocol.quota.budget_for`), shared with the run
-watcher, and it lists no faster than half the rate Sim's refill of the list operation sustains, so
-the watcher and the other workflows keep the rest.
+watcher, and it lists no faster than :func:`~airflow_provider_sim.protocol.run_events.list_pause`
+allows (half the rate Sim's refill of the list operation sustains).
 """
 
 from __future__ import annotations
@@ -30,10 +30,9 @@ from airflow_provider_sim.protocol.build import build_list_runs
 from airflow_provider_sim.protocol.models import SimRun
 from airflow_provider_sim.protocol.parse import parse_run_list
 from airflow_provider_sim.protocol.quota import budget_for
+from airflow_provider_sim.protocol.run_events import list_pause
 
 log = logging.getLogger(__name__)
-#: the share of the list operation's sustained rate one feed may use
-LIST_RATE_SHARE = 0.5
 
 Listing = tuple[SimRun, ...] | SimError
 
@@ -130,8 +129,6 @@ class RunFeed:
                 return tuple(runs)
 
     def _pause(self, pages: int) -> float:
-        """Seconds until the next list: the shortest interval asked for, longer when the last list took
-        so many pages that Sim's refill would not sustain it at that pace."""
         interval = min(s.interval for s in self.subscriptions) if self.subscriptions else 0.0
-        gap = budget_for(self.settings.base_url, self.settings.api_key).refill_gap("workflows.runs.list")
-        return max(interval, pages * gap / LIST_RATE_SHARE if gap is not None else 0.0)
+        budget = budget_for(self.settings.base_url, self.settings.api_key)
+        return list_pause(interval, pages, budget.refill_gap("workflows.runs.list"))

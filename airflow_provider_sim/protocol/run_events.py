@@ -30,6 +30,16 @@ ENDED_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
 EVENT_RUN_ENDED = "sim_run_ended"
 #: the version of :meth:`RunEventLedger.to_state`'s shape
 STATE_VERSION = 1
+#: the share of the list operation's sustained rate one workflow's list may use
+LIST_RATE_SHARE = 0.5
+
+
+def list_pause(interval: float, pages: int, refill_gap: float | None) -> float:
+    """Seconds until a workflow's next list: ``interval``, longer when the last list took so many
+    pages that, at that pace, it would use more than :data:`LIST_RATE_SHARE` of what Sim's refill of
+    ``workflows.runs.list`` sustains (one call per ``refill_gap`` seconds; ``None`` while unknown),
+    so the run watcher and the other workflows keep the rest."""
+    return max(interval, pages * refill_gap / LIST_RATE_SHARE if refill_gap is not None else 0.0)
 
 
 def parse_instant(value: str | None) -> datetime | None:

@@ -12,6 +12,7 @@ from airflow_provider_sim.protocol.run_events import (
     EVENT_RUN_ENDED,
     RunEventLedger,
     end_states,
+    list_pause,
     run_ended_payload,
 )
 from airflow_provider_sim.protocol.watch import LIST_LOOKBACK
@@ -136,3 +137,9 @@ def test_the_payload_carries_the_runs_id_status_times_and_cost() -> None:
         "duration_ms": 2500,
         "cost": 0.004,
     }
+
+
+def test_lists_keep_to_half_the_rate_sims_refill_sustains() -> None:
+    assert list_pause(5.0, 1, None) == 5.0  # nothing announced yet: the interval
+    assert list_pause(5.0, 1, 0.6) == 5.0  # pro: 100 a minute; one page every 5 s is well within
+    assert list_pause(1.0, 3, 2.0) == 12.0  # free: 30 a minute; three pages at most every 12 s
