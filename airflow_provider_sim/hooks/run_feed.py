@@ -107,9 +107,9 @@ class RunFeed:
                 pages_before = self.pages
                 try:
                     listing = await self._list(hook, min(s.since for s in self.subscriptions))
-                except SimError as err:
+                except Exception as err:  # never let the feed die under its subscribers: try again
                     log.warning("Listing the runs of Sim workflow %r failed: %s", self.workflow_id, err)
-                    listing = err
+                    listing = err if isinstance(err, SimError) else SimError(f"{type(err).__name__}: {err}")
                 for subscription in self.subscriptions:
                     subscription.listings.put_nowait(listing)
                 await asyncio.sleep(self._pause(max(1, self.pages - pages_before)))

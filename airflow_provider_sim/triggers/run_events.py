@@ -191,8 +191,11 @@ class SimRunEndedTrigger(BaseEventTrigger):
                     for _ in due:
                         pending.popleft()
                     if due[-1] != saved:
-                        await self._save_state(due[-1])
-                        saved = due[-1]
+                        try:
+                            await self._save_state(due[-1])
+                            saved = due[-1]
+                        except Exception as err:  # an older state only repeats events after a restart
+                            self.log.warning("Storing where the trigger is failed (tried next list): %s", err)
                 if listing is None or isinstance(listing, SimError):
                     continue  # a state was due; or the feed logged an error and lists again later
                 for run in ledger.take(listing, datetime.now(UTC)):

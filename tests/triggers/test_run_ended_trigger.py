@@ -316,3 +316,21 @@ async def test_the_example_dags_watcher_fires_for_its_workflows_runs(
         run_id = sim_hook.execute_workflow("echo", {"hello": "sim"}, run_id="example-run").run_id
         await until(lambda: fired.run_ids() == [run_id], "the example's event", fired)
     assert classpath.endswith("SimRunEndedTrigger") and fired.payloads[0]["status"] == "completed"
+
+
+async def test_a_failed_list_is_tried_again_after_the_interval_and_nothing_is_lost(
+    sim_conn: str,
+    sim_hook: SimHook,
+    emulator: EmulatorHandle,
+    store: MemoryStateStore,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    trigger = SimRunEndedTrigger(
+        workflow_id="echo", sim_conn_id=sim_conn, poll_interval=1, since=a_moment_ago()
+    )
+    start(sim_hook, "echo", "during-faults")
+    emulator.control.add_fault("/api/v2/workflows/echo/runs", "malformed_json", times=2)
+    async with running(trigger, store) as fired:
+        await until(lambda: fired.run_ids() == ["during-faults"], "the event after the faults", fired)
+    assert not emulator.control.faults()  # both faulty answers were met, and the trigger went on
+    assert "Listing the runs of Sim workflow 'echo' failed" in caplog.text
