@@ -174,12 +174,15 @@ class Run:
             self.settled.clear()
 
     @property
+    def ended_or_paused_at(self) -> datetime | None:
+        """When the run ended, or paused (what Sim reports as a paused sync run's end)."""
+        return self.ended_at or (self.pause.paused_at if self.pause is not None else None)
+
+    @property
     def duration_ms(self) -> int | None:
         """Milliseconds from start to end (or to the pause), or ``None`` while the run goes on."""
-        end = self.ended_at or (self.pause.paused_at if self.pause is not None else None)
-        if end is None:
-            return None
-        return int((end - self.started_at).total_seconds() * 1000)
+        end = self.ended_or_paused_at
+        return None if end is None else int((end - self.started_at).total_seconds() * 1000)
 
 
 class RunStore:

@@ -13,6 +13,7 @@ from airflow_provider_sim.emulator.messages import SSE_HEADERS, sse_frame
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso, utcnow
 from airflow_provider_sim.emulator.workflows import WORKFLOWS
 
+_MISSING = object()
 #: Sim's pattern for client-chosen run ids (X-Run-Id / X-Execution-Id)
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 #: Sim's code for an execute refused at the per-account in-flight cap (``ADMISSION_ERROR_CODE``)
@@ -60,17 +61,10 @@ def select_outputs(run: Run, selectors: list[str]) -> dict[str, Any]:
     selected: dict[str, Any] = {}
     for selector in selectors:
         block_id, _, path = selector.partition(".")
-        if block_id not in run.block_outputs:
-            continue
-        value: Any = run.block_outputs[block_id]
-        found = True
+        value: Any = run.block_outputs.get(block_id, _MISSING)
         for part in path.split(".") if path else []:
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            else:
-                found = False
-                break
-        if found:
+            value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
+        if value is not _MISSING:
             selected[selector] = value
     return selected
 
@@ -83,18 +77,13 @@ def split_selectors(raw: str | None) -> list[str] | None:
 
 
 def end_time(run: Run) -> str | None:
-    """When the run ended, or paused (what Sim reports as a paused sync run's end)."""
-    if run.ended_at is not None:
-        return iso(run.ended_at)
-    if run.pause is not None:
-        return iso(run.pause.paused_at)
-    return None
+    """When the run ended, or paused, in Sim's format."""
+    return iso(run.ended_or_paused_at)
 
 
 def elapsed_ms(run: Run) -> int:
     """Milliseconds from start to end (or pause, or now)."""
-    end = run.ended_at or (run.pause.paused_at if run.pause else None) or utcnow()
-    return int((end - run.started_at).total_seconds() * 1000)
+    return int(((run.ended_or_paused_at or utcnow()) - run.started_at).total_seconds() * 1000)
 
 
 def pause_view(run: Run, *, v2: bool) -> dict[str, Any] | None:
