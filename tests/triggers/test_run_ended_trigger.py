@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -275,15 +276,10 @@ async def test_a_long_list_is_read_page_by_page(
 
 
 async def test_a_v1_connection_is_refused_naming_the_fix(
-    emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    sim_conn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conn = {
-        "conn_type": "sim",
-        "host": emulator.base_url,
-        "password": emulator.api_key,
-        "extra": {"api_version": "v1"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_SIM_V1", json.dumps(conn))
+    v1 = {**json.loads(os.environ["AIRFLOW_CONN_SIM_DEFAULT"]), "extra": {"api_version": "v1"}}
+    monkeypatch.setenv("AIRFLOW_CONN_SIM_V1", json.dumps(v1))
     trigger = SimRunEndedTrigger(workflow_id="echo", sim_conn_id="sim_v1")
     with pytest.raises(SimConfigurationError, match="api_version: v2"):
         async for _ in trigger.run():
