@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Screenshots of the Sim connection form as Airflow 2.11 and 3.3 show it: ``make screenshots``.
+"""Screenshots of the Sim connection form as Airflow 2.11 and 3.3 show it, and of a paused Sim run's
+Required Action in Airflow 3.3: ``make screenshots``.
 
 For each Airflow line (one per major line) this starts that line's real web server from its locked
 venv (``.venvs/af-<line>``) on a free loopback port, with a throwaway ``AIRFLOW_HOME``, opens the
 "add connection" form in headless Chromium, picks connection type "Sim" the way a person does, and
-saves ``docs/connection-form-airflow-<line>.png``.
+saves ``docs/connection-form-airflow-<line>.png``. On 3.3 it also starts the Sim emulator and a DAG
+whose Sim run pauses for a person (``airflow dags test`` beside the api-server), and saves the task's
+Required Action page as ``docs/required-action-airflow-3.3.png``.
 
 What it needs, it installs: Debian's ``chromium`` (``apt-get``, when ``/usr/bin/chromium`` is
 missing) and the ``playwright`` Python package in a throwaway venv under /tmp, never in the locked
@@ -25,6 +28,7 @@ import time
 import venv
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -196,6 +200,84 @@ def capture_line(playwright: Any, line: str, version: str, workdir: Path) -> Pat
         server.stop()
 
 
+REQUIRED_ACTION_DAG = "sim_refund_approval"
+REQUIRED_ACTION_BODY = """
+SimExecuteWorkflowOperator(task_id="approve_refund", workflow_id="approval",
+                           input={"order": "#1042", "customer": "Ada Lovelace", "amount_eur": 129.5,
+                                  "reason": "Parcel arrived damaged"},
+                           deferrable=True, on_pause="airflow", poll_interval=1,
+                           hitl_assignees=[{"id": "admin", "name": "admin"}])
+"""
+
+
+def start_emulator(line: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    """The Sim emulator from the line's venv on a free loopback port: (process, base URL, key)."""
+    from tests.ui.airflow_server import free_port, http
+
+    port, key = free_port(), "sk-sim-screenshots"
+    python = ROOT / ".venvs" / f"af-{line}" / "bin" / "python"
+    argv = [str(python), "-m", "airflow_provider_sim.emulator", "--port", str(port), "--api-key", key, "--v2"]
+    with (workdir / "emulator.log").open("wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if http("GET", f"{base_url}/_emulator/health", timeout=2).status == 200:
+                return process, base_url, key
+        except OSError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"the emulator did not start: {(workdir / 'emulator.log').read_text()[-2000:]}")
+
+
+def capture_required_action(playwright: Any, line: str, version: str, workdir: Path) -> Path:
+    """A paused Sim run's Required Action, as Airflow's UI shows it to the person who answers."""
+    from tests.operators import hitl_rest_server as rest
+    from tests.ui.airflow_server import make_server
+
+    server = make_server(ROOT / ".venvs" / f"af-{line}" / "bin" / "airflow", version, workdir)
+    server.start()
+    emulator, sim_url, sim_key = start_emulator(line, workdir)
+    dag_test = None
+    try:
+        rest.use_wal(server)
+        source = rest.dag_file(REQUIRED_ACTION_DAG, REQUIRED_ACTION_BODY, shim=False)
+        log_path = workdir / "dags-test.log"
+        dag_test = rest.start_dag_test(
+            server, REQUIRED_ACTION_DAG, source, sim_base_url=sim_url, sim_api_key=sim_key, log=log_path
+        )
+        run_id, _ = rest.wait_for_required_action(server, REQUIRED_ACTION_DAG, "approve_refund", dag_test)
+        log(f"Airflow {version}: the Sim run waits for an answer in DAG run {run_id}")
+        context = playwright.chromium.launch_persistent_context(
+            str(workdir / "chromium-profile-hitl"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1100},
+        )
+        try:
+            context.set_default_timeout(STEP_TIMEOUT_MS)
+            page = context.new_page()
+            task_path = f"/dags/{REQUIRED_ACTION_DAG}/runs/{quote(run_id, safe='')}/tasks/approve_refund"
+            path = f"{task_path}/required_actions"
+            page.goto(server.base_url + path, wait_until="networkidle")
+            page.get_by_text("Resume", exact=True).first.wait_for()
+            page.wait_for_timeout(1500)  # fonts and the markdown body
+            target = DOCS / f"required-action-airflow-{line}.png"
+            page.screenshot(path=str(target), full_page=True)
+            log(f"Airflow {version}: wrote {target.relative_to(ROOT)}")
+            return target
+        finally:
+            context.close()
+    finally:
+        for process in (dag_test, emulator):
+            if process is not None and process.poll() is None:
+                process.kill()
+        server.stop()
+
+
 def capture(lines: list[str]) -> int:
     from playwright.sync_api import sync_playwright
 
@@ -204,6 +286,9 @@ def capture(lines: list[str]) -> int:
         for line in lines:
             with tempfile.TemporaryDirectory(prefix=f"sim-screenshots-{line}-") as tmp:
                 capture_line(playwright, line, airflow_version(line), Path(tmp))
+            if line == "3.3":
+                with tempfile.TemporaryDirectory(prefix=f"sim-screenshots-hitl-{line}-") as tmp:
+                    capture_required_action(playwright, line, airflow_version(line), Path(tmp))
     return 0
 
 
