@@ -97,6 +97,8 @@ class SimRun:
     :param job_id: v1 only: the async job id (status at ``/api/jobs/{job_id}``).
     :param status_url: where Sim says the status can be read (async executes).
     :param cost: the run's total cost where Sim reports it.
+    :param trigger: how the run was started, where Sim says (``api``, ``schedule``, ``webhook``,
+        ``chat``, ``manual``, ...; its run list and status reads do).
     :param resume_attempt_id: on a resume's answer only: the id Sim gave the resume attempt (its
         status reads 404; the run goes on under ``run_id``).
     """
@@ -114,6 +116,7 @@ class SimRun:
     job_id: str | None = None
     status_url: str | None = None
     resume_attempt_id: str | None = None
+    trigger: str | None = None
 
     def raise_for_status(self) -> SimRun:
         """Raise :class:`~airflow_provider_sim.exceptions.SimRunFailedError` if the run failed or

@@ -176,6 +176,7 @@ def parse_run_data(data: Mapping[str, Any], workflow_id: str, run_id: str) -> Si
         duration_ms=_number(data.get("durationMs", data.get("totalDurationMs"))),
         cost=_cost(data.get("cost")),
         paused=_pause_info(data.get("paused")),
+        trigger=_str(data.get("trigger")),
     )
 
 

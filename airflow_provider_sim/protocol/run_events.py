@@ -81,6 +81,7 @@ def run_ended_payload(run: SimRun) -> dict[str, Any]:
         "ended_at": run.ended_at,
         "duration_ms": run.duration_ms,
         "cost": run.cost,
+        "trigger": run.trigger,
     }
 
 

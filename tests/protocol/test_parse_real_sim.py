@@ -237,6 +237,7 @@ def test_v2_conflict_on_a_resend_reads_the_run_the_first_attempt_started() -> No
     assert [s.method for s in sent] == ["POST", "GET"]
     assert run.status is RunStatus.COMPLETED
     assert run.output == {"result": {"greeting": "hello v2id", "doubled": 8}, "stdout": ""}
+    assert run.trigger == "api"  # how the run was started, as Sim's reads say
 
 
 def test_v1_and_v2_share_one_id_namespace() -> None:

@@ -116,7 +116,7 @@ def test_end_states_take_only_end_states() -> None:
         end_states([])
 
 
-def test_the_payload_carries_the_runs_id_status_times_and_cost() -> None:
+def test_the_payload_carries_the_runs_id_status_times_cost_and_trigger() -> None:
     ended = SimRun(
         run_id="r1",
         workflow_id="wf",
@@ -126,6 +126,7 @@ def test_the_payload_carries_the_runs_id_status_times_and_cost() -> None:
         duration_ms=2500,
         cost=0.004,
         error=RunError("boom", "EXECUTION_FAILED"),
+        trigger="schedule",
     )
     assert run_ended_payload(ended) == {
         "event": EVENT_RUN_ENDED,
@@ -136,6 +137,7 @@ def test_the_payload_carries_the_runs_id_status_times_and_cost() -> None:
         "ended_at": "2026-08-06T12:00:02.500Z",
         "duration_ms": 2500,
         "cost": 0.004,
+        "trigger": "schedule",
     }
 
 
