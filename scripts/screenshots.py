@@ -17,6 +17,7 @@ venvs. Playwright drives the system Chromium; it never downloads a browser of it
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import re
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 import venv
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -162,6 +164,19 @@ def shoot_3x(page: Any, target: Path) -> None:
     sheet.save(target)
 
 
+@contextlib.contextmanager
+def browser_page(playwright: Any, profile: Path, viewport: dict[str, int]) -> Iterator[Any]:
+    """A page of headless system Chromium with a fresh profile (``--user-data-dir``), closed after."""
+    context = playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS, viewport=viewport
+    )
+    try:
+        context.set_default_timeout(STEP_TIMEOUT_MS)
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 def capture_line(playwright: Any, line: str, version: str, workdir: Path) -> Path:
     from tests.ui.airflow_server import make_server
 
@@ -173,16 +188,7 @@ def capture_line(playwright: Any, line: str, version: str, workdir: Path) -> Pat
     server.start()
     log(f"Airflow {version}: up after {time.monotonic() - started:.0f} s")
     try:
-        context = playwright.chromium.launch_persistent_context(
-            str(workdir / "chromium-profile"),  # a fresh --user-data-dir
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport=VIEWPORT,
-        )
-        try:
-            context.set_default_timeout(STEP_TIMEOUT_MS)
-            page = context.new_page()
+        with browser_page(playwright, workdir / "chromium-profile", VIEWPORT) as page:
             start_path = "/connection/add" if server.major < 3 else "/connections"
             page.goto(server.base_url + start_path, wait_until="networkidle")
             (select_sim_3x if server.major >= 3 else select_sim_2x)(page)
@@ -192,10 +198,8 @@ def capture_line(playwright: Any, line: str, version: str, workdir: Path) -> Pat
                 shoot_3x(page, target)
             else:
                 page.screenshot(path=str(target), full_page=True)
-            log(f"Airflow {version}: wrote {target.relative_to(ROOT)}")
-            return target
-        finally:
-            context.close()
+        log(f"Airflow {version}: wrote {target.relative_to(ROOT)}")
+        return target
     finally:
         server.stop()
 
@@ -250,16 +254,9 @@ def capture_required_action(playwright: Any, line: str, version: str, workdir: P
         )
         run_id, _ = rest.wait_for_required_action(server, REQUIRED_ACTION_DAG, "approve_refund", dag_test)
         log(f"Airflow {version}: the Sim run waits for an answer in DAG run {run_id}")
-        context = playwright.chromium.launch_persistent_context(
-            str(workdir / "chromium-profile-hitl"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1100},
-        )
-        try:
-            context.set_default_timeout(STEP_TIMEOUT_MS)
-            page = context.new_page()
+        with browser_page(
+            playwright, workdir / "chromium-profile-hitl", {"width": 1400, "height": 1100}
+        ) as page:
             task_path = f"/dags/{REQUIRED_ACTION_DAG}/runs/{quote(run_id, safe='')}/tasks/approve_refund"
             path = f"{task_path}/required_actions"
             page.goto(server.base_url + path, wait_until="networkidle")
@@ -267,10 +264,8 @@ def capture_required_action(playwright: Any, line: str, version: str, workdir: P
             page.wait_for_timeout(1500)  # fonts and the markdown body
             target = DOCS / f"required-action-airflow-{line}.png"
             page.screenshot(path=str(target), full_page=True)
-            log(f"Airflow {version}: wrote {target.relative_to(ROOT)}")
-            return target
-        finally:
-            context.close()
+        log(f"Airflow {version}: wrote {target.relative_to(ROOT)}")
+        return target
     finally:
         for process in (dag_test, emulator):
             if process is not None and process.poll() is None:
