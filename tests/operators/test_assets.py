@@ -91,3 +91,21 @@ def test_a_dag_scheduled_on_the_asset_reads_the_run(dag_runner: DagRunner, emula
     assert read == {key: upstream[key] for key in ("sim_run_id", "sim_status", "sim_duration_ms", "sim_cost")}
     # the follow-up workflow (echo) got them as its input
     assert consumed.task("review_summary").return_value["produced_by"] == read
+
+
+def test_a_run_without_a_link_leaves_the_url_out(run_dag: RunDag, emulator: EmulatorHandle) -> None:
+    """The task builds no link when it can't read the workflow's workspace: the event says so."""
+    uri = f"file:///data/{run_dag.dag_id}/nolink.json"
+    not_found = {"error": {"code": "NOT_FOUND", "message": "Workflow not found"}}
+    emulator.control.add_fault("/api/v2/workflows/echo", method="GET", status=404, body=not_found)
+    result = run_dag(
+        'SimExecuteWorkflowOperator(task_id="unlinked", workflow_id="echo", poll_interval=0.1, '
+        f'outlets=[Asset("{uri}")])',
+        imports=ASSETS,
+    )
+    assert result.state == "success", result.tail()
+    xcom = result.task("unlinked").xcom
+    assert "sim_run_url" not in xcom
+    (event,) = asset_events(uri)
+    assert event["extra"] == facts_in(xcom)
+    assert event["extra"]["sim_run_url"] is None and event["extra"]["sim_run_id"] == xcom["sim_run_id"]
