@@ -1,6 +1,7 @@
 """The FastAPI app: the v1, v2 and control routers, Sim-shaped error handlers, the emulator middleware.
 
-FastAPI's own answers speak Sim's error shapes: an unknown path is a 404, a known path with another
+A route or its dependency answers with an error by raising :class:`~.messages.Refused`. FastAPI's
+own answers speak Sim's error shapes: an unknown path is a 404, a known path with another
 method a 405 whose ``Allow`` lists every method the path serves, a request FastAPI cannot parse a
 400 — as ``{"error": {"code", "message", ...}}`` under ``/api/v2``, else ``{"error": "..."}``.
 """
@@ -20,7 +21,7 @@ from starlette.routing import Match, Route
 from airflow_provider_sim.emulator.config import EmulatorConfig
 from airflow_provider_sim.emulator.core import Emulator
 from airflow_provider_sim.emulator.faults import TRANSPORT_SCOPE_KEY
-from airflow_provider_sim.emulator.messages import v1_error, v2_error
+from airflow_provider_sim.emulator.messages import Refused, v1_error, v2_error
 from airflow_provider_sim.emulator.middleware import EmulatorMiddleware, is_v2_path
 from airflow_provider_sim.emulator.pages import router as pages_router
 from airflow_provider_sim.emulator.routes_control import router as control_router
@@ -56,10 +57,16 @@ def create_app(config: EmulatorConfig, emulator: Emulator | None = None) -> Fast
     app.state.emulator = core
     for router in ROUTERS:
         app.include_router(router)
+    app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(EmulatorMiddleware, emulator=core)
     return app
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    return exc.response
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -1,22 +1,20 @@
-"""FastAPI routes for the emulator's handlers.
+"""FastAPI dependencies of the emulator's routes: what Sim checks before a handler runs.
 
-A handler is ``async (emulator, request, path_params) -> Response``; :class:`SimRouter` (an
-``APIRouter``) declares it as a FastAPI route of one API generation. FastAPI matches the path and
-parses the path parameters; the route's endpoint then applies what Sim checks before a handler runs
-(a handler may raise :class:`~.messages.Refused` to answer with an error at once),
-in Sim's order: the per-IP bucket (v2 only), the API key (not on control routes), the operation's
-bucket (metered v2 routes; its ``X-RateLimit-*`` go on the answer).
+In Sim's order: the per-IP bucket (v2 routers), the API key (v1 and v2 routers), the operation's
+bucket (:func:`metered` v2 routes). A check that fails, like a handler that finds nothing, raises
+:class:`~.messages.Refused` with Sim's answer. A metered route's bucket goes into
+``request.state`` (:data:`OPERATION_BUCKET`); the middleware puts its ``X-RateLimit-*`` on the answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi import Depends, Request
+from starlette.datastructures import MutableHeaders
+from starlette.types import Message, Scope
 
-from airflow_provider_sim.emulator.core import auth_failure
+from airflow_provider_sim.emulator.core import Emulator, auth_failure
 from airflow_provider_sim.emulator.messages import (
     Refused,
     rate_limit_headers,
@@ -26,73 +24,60 @@ from airflow_provider_sim.emulator.messages import (
 )
 from airflow_provider_sim.emulator.ratelimit import most_restrictive
 
-if TYPE_CHECKING:
-    from airflow_provider_sim.emulator.core import Emulator
-
-Generation = Literal["v1", "v2", "control"]
-Handler = Callable[["Emulator", Request, dict[str, str]], Awaitable[Response]]
+#: ``request.state`` key of the operation bucket a metered v2 call was charged to
+OPERATION_BUCKET = "operation_bucket"
 #: ``request.state`` key of the execution bucket (sync or async) a v2 execute consulted: the answer
 #: reports whichever of it and the operation's bucket is more restrictive in ``X-RateLimit-*``
 EXECUTION_BUCKET = "execution_bucket"
+#: a v2 ``GET`` also answers ``HEAD`` (Next.js serves a HEAD with its GET, metered the same, bodiless)
+GET_AND_HEAD = ["GET", "HEAD"]
 
 
-class SimRouter(APIRouter):
-    """The routes of one API generation (``v1``, ``v2`` or ``control``).
-
-    :param generation: which error shape its routes speak, and whether they need the API key.
-    """
-
-    def __init__(self, generation: Generation) -> None:
-        super().__init__()
-        self.generation: Generation = generation
-
-    def add(self, method: str, path: str, handler: Handler, operation: str | None = None) -> None:
-        """Declare ``handler`` for ``method`` and ``path`` (``/api/jobs/{jobId}``).
-
-        :param operation: the v2 operation id whose rate-limit bucket a call is charged to (Sim's
-            ``v2:<operation id>:<subject>``); ``None`` for unmetered routes. A v2 ``GET`` also
-            answers ``HEAD`` (Next.js serves a HEAD with its GET, metered the same, bodiless).
-        """
-        generation = self.generation
-
-        async def endpoint(request: Request) -> Response:
-            return await answer(request.app.state.emulator, generation, operation, handler, request)
-
-        methods = [method, "HEAD"] if generation == "v2" and method == "GET" else [method]
-        self.add_api_route(path, endpoint, methods=methods, name=handler.__name__, include_in_schema=False)
+def emulator(request: Request) -> Emulator:
+    """The emulator the app serves."""
+    em: Emulator = request.app.state.emulator
+    return em
 
 
-async def answer(
-    em: Emulator,
-    generation: Generation,
-    operation: str | None,
-    handler: Handler,
-    request: Request,
-) -> Response:
-    """Run Sim's pre-handler checks, then the handler; add the rate-limit headers of metered routes."""
-    params = request.path_params
-    if generation == "v2":
-        # Sim's pre-auth limit: every request to a real v2 route, before the key is looked at
-        by_ip = em.limiter.take_ip(request.client.host if request.client else "unknown")
-        if not by_ip.allowed:
-            return rate_limited(by_ip)
-    if generation != "control":
-        failure = auth_failure(request, em.config.api_key)
-        if failure is not None:
-            return v2_error(401, failure) if generation == "v2" else v1_error(401, failure)
-    bucket = None if operation is None else em.limiter.take_operation(operation)
-    if bucket is not None and not bucket.allowed:
-        return rate_limited(bucket)
-    try:
-        response = await handler(em, request, params)
-    except Refused as refused:
-        response = refused.response
+EmulatorDep = Annotated[Emulator, Depends(emulator)]
+
+
+def per_ip_limit(request: Request, em: EmulatorDep) -> None:
+    """Sim's pre-auth limit: every request to a real v2 route, before the key is looked at."""
+    by_ip = em.limiter.take_ip(request.client.host if request.client else "unknown")
+    if not by_ip.allowed:
+        raise Refused(rate_limited(by_ip))
+
+
+def api_key(request: Request, em: EmulatorDep) -> None:
+    """The request's ``X-API-Key`` is the emulator's, else a 401 in the path's error shape."""
+    failure = auth_failure(request, em.config.api_key)
+    if failure is not None:
+        v2 = request.url.path.startswith("/api/v2/")
+        raise Refused(v2_error(401, failure) if v2 else v1_error(401, failure))
+
+
+def metered(operation: str) -> Any:
+    """A dependency charging each call to the bucket of v2 ``operation`` (Sim's ``v2:<operation id>``)."""
+
+    def charge(request: Request, em: EmulatorDep) -> None:
+        bucket = em.limiter.take_operation(operation)
+        if not bucket.allowed:
+            raise Refused(rate_limited(bucket))
+        setattr(request.state, OPERATION_BUCKET, bucket)
+
+    return Depends(charge)
+
+
+def add_rate_limit_headers(scope: Scope, start: Message) -> None:
+    """Put the ``X-RateLimit-*`` of the request's metered bucket (if any) on its answer's start."""
+    state = scope.get("state") or {}
+    bucket = state.get(OPERATION_BUCKET)
     if bucket is None:
-        return response
-    execution = getattr(request.state, EXECUTION_BUCKET, None)
+        return
+    execution = state.get(EXECUTION_BUCKET)
     shown = bucket if execution is None else most_restrictive(bucket, execution)
-    response.headers.update(rate_limit_headers(shown))
-    return response
+    MutableHeaders(scope=start).update(rate_limit_headers(shown))
 
 
 def base_url(request: Request) -> str:

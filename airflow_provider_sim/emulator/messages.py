@@ -39,11 +39,6 @@ SSE_HEADERS: Mapping[str, str] = {
 }
 
 
-#: the names the handlers once had for their own request and response types: Starlette's now
-EmulatorRequest = Request
-EmulatorResponse = Response
-
-
 class Refused(Exception):
     """Raised by a route handler to answer at once with ``response``: Sim's error for what it found."""
 

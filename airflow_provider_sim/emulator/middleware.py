@@ -1,8 +1,8 @@
-"""The ASGI middleware around every route: request ids, the request log, queued faults, the v2 switch.
+"""The ASGI middleware around every route: request ids, the request log, faults, the v2 switch.
 
 Control routes (``/_emulator/*``) and the HTML pages are never logged nor faulted. Every answer
 except a connection reset carries ``x-request-id``; an answer to ``HEAD`` carries no body; an
-exception in a route becomes Sim's plain 500.
+exception in a route becomes Sim's plain 500; a metered route's answer gets its ``X-RateLimit-*``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from airflow_provider_sim.emulator.endpoints import add_rate_limit_headers
 from airflow_provider_sim.emulator.faults import fault_response
 from airflow_provider_sim.emulator.messages import new_request_id, v1_error, v2_error
 from airflow_provider_sim.emulator.pages import PAGE_PREFIXES
@@ -94,6 +95,7 @@ class EmulatorMiddleware:
         if is_v2_path(path) and not em.settings.v2_enabled:
             await v2_error(404, "Not found")(scope, receive, send)
             return
+        scope.setdefault("state", {})  # where the routes' dependencies leave the metered bucket
 
         async def send_or_replace(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -104,6 +106,7 @@ class EmulatorMiddleware:
                     # the route's own answer (a started run, a stream) is dropped; its run goes on
                     await fault_response(after, path)(scope, receive, send)
                     raise _Replaced
+                add_rate_limit_headers(scope, message)
             await send(message)
 
         try:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.requests import Request
-from starlette.responses import Response
 
-from airflow_provider_sim.emulator.endpoints import SimRouter
+from airflow_provider_sim.emulator.endpoints import EmulatorDep
 from airflow_provider_sim.emulator.faults import Fault
 from airflow_provider_sim.emulator.messages import json_response, parse_json_body
 from airflow_provider_sim.emulator.views import execution_log_entry
 
-if TYPE_CHECKING:
-    from airflow_provider_sim.emulator.core import Emulator
+router = APIRouter(prefix="/_emulator")
 
 
 class Release(BaseModel):
@@ -37,27 +33,32 @@ def _invalid(exc: ValidationError) -> Response:
     return _bad_request("; ".join(problems))
 
 
-async def health(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.get("/health")
+async def health() -> Response:
     """``GET /_emulator/health``: ``{"status": "ok"}`` once the server answers."""
     return json_response(200, {"status": "ok"})
 
 
-async def executions(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.get("/executions")
+async def executions(em: EmulatorDep) -> Response:
     """``GET /_emulator/executions``: every run started since the last reset, in start order."""
     return json_response(200, {"executions": [execution_log_entry(run) for run in em.store.all()]})
 
 
-async def requests_received(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.get("/requests")
+async def requests_received(em: EmulatorDep) -> Response:
     """``GET /_emulator/requests``: every API request received since the last reset."""
     return json_response(200, {"requests": list(em.requests)})
 
 
-async def list_faults(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.get("/faults")
+async def list_faults(em: EmulatorDep) -> Response:
     """``GET /_emulator/faults``: the faults still queued."""
     return json_response(200, {"faults": [fault.model_dump() for fault in em.faults.pending()]})
 
 
-async def add_faults(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.post("/faults")
+async def add_faults(em: EmulatorDep, req: Request) -> Response:
     """``POST /_emulator/faults``: queue one fault (a JSON object) or several (a JSON array)."""
     ok, body = parse_json_body(await req.body())
     if not ok or body is None:
@@ -71,30 +72,36 @@ async def add_faults(em: Emulator, req: Request, params: dict[str, str]) -> Resp
     return json_response(200, {"faults": [fault.model_dump() for fault in em.faults.pending()]})
 
 
-async def reset(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.post("/reset")
+async def reset(em: EmulatorDep) -> Response:
     """``POST /_emulator/reset``: clear runs, logs, faults and buckets; restore startup settings."""
     await em.reset()
     return json_response(200, {"reset": True, "settings": em.settings.as_dict()})
 
 
-async def get_settings(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.get("/settings")
+async def get_settings(em: EmulatorDep) -> Response:
     """``GET /_emulator/settings``."""
     return json_response(200, em.settings.as_dict())
 
 
-async def change_settings(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.post("/settings")
+async def change_settings(em: EmulatorDep, req: Request) -> Response:
     """``POST /_emulator/settings`` with any of the :class:`EmulatorSettings` fields."""
     ok, body = parse_json_body(await req.body())
     if not ok or not isinstance(body, dict):
         return _bad_request("send a JSON object of settings")
     try:
         settings = em.update_settings(body)
-    except (TypeError, ValueError) as exc:
+    except ValidationError as exc:
+        return _invalid(exc)
+    except ValueError as exc:
         return _bad_request(str(exc))
     return json_response(200, settings.as_dict())
 
 
-async def release(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.post("/release")
+async def release(em: EmulatorDep, req: Request) -> Response:
     """``POST /_emulator/release``: end held runs (workflow ``hold``).
 
     Body ``{"runIds": [...]}`` (those runs), ``{"workflowId": "hold"}`` or ``{}`` (every held run),
@@ -110,15 +117,3 @@ async def release(em: Emulator, req: Request, params: dict[str, str]) -> Respons
         return _invalid(exc)
     released = em.runner.release(release.runIds, release.workflowId, release.fail)
     return json_response(200, {"released": released})
-
-
-router = SimRouter("control")
-router.add("GET", "/_emulator/health", health)
-router.add("GET", "/_emulator/executions", executions)
-router.add("GET", "/_emulator/requests", requests_received)
-router.add("GET", "/_emulator/faults", list_faults)
-router.add("POST", "/_emulator/faults", add_faults)
-router.add("POST", "/_emulator/reset", reset)
-router.add("GET", "/_emulator/settings", get_settings)
-router.add("POST", "/_emulator/settings", change_settings)
-router.add("POST", "/_emulator/release", release)

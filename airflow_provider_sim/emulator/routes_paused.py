@@ -10,16 +10,18 @@ checked as on every v1 route.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from airflow_provider_sim.emulator.endpoints import SimRouter
-from airflow_provider_sim.emulator.messages import EmulatorRequest, EmulatorResponse, json_response, v1_error
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from airflow_provider_sim.emulator.endpoints import EmulatorDep, api_key
+from airflow_provider_sim.emulator.messages import json_response, v1_error
 from airflow_provider_sim.emulator.runs import resume_links
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.workflows import WORKFLOWS
 
-if TYPE_CHECKING:
-    from airflow_provider_sim.emulator.core import Emulator
+router = APIRouter(dependencies=[Depends(api_key)])
 
 
 def _row_status(run: Run, resumed: int, total: int) -> str:
@@ -87,15 +89,12 @@ def paused_detail(run: Run) -> dict[str, Any]:
     }
 
 
-async def paused_execution(em: Emulator, req: EmulatorRequest, params: dict[str, str]) -> EmulatorResponse:
+@router.get("/api/workflows/{workflow_id}/paused/{execution_id}")
+async def paused_execution(em: EmulatorDep, workflow_id: str, execution_id: str) -> Response:
     """``GET /api/workflows/{id}/paused/{executionId}``."""
-    if params["id"] not in WORKFLOWS:
+    if workflow_id not in WORKFLOWS:
         return v1_error(404, "Workflow not found")
-    run = em.store.get(params["executionId"])
-    if run is None or run.workflow_id != params["id"] or not run.pause_points:
+    run = em.store.get(execution_id)
+    if run is None or run.workflow_id != workflow_id or not run.pause_points:
         return v1_error(404, "Paused execution not found")
     return json_response(200, paused_detail(run))
-
-
-router = SimRouter("v1")
-router.add("GET", "/api/workflows/{id}/paused/{executionId}", paused_execution)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
-from starlette.responses import Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from airflow_provider_sim.emulator.config import MAX_EXECUTION_TIMEOUT_SECONDS
-from airflow_provider_sim.emulator.endpoints import SimRouter, base_url
+from airflow_provider_sim.emulator.endpoints import EmulatorDep, api_key, base_url
 from airflow_provider_sim.emulator.messages import Refused, json_body, json_response, new_request_id, v1_error
 from airflow_provider_sim.emulator.runs import Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
@@ -36,6 +35,9 @@ from airflow_provider_sim.emulator.workflows import WORKFLOWS, WORKSPACE_ID
 
 if TYPE_CHECKING:
     from airflow_provider_sim.emulator.core import Emulator
+
+router = APIRouter(dependencies=[Depends(api_key)])
+EXECUTION_PATH = "/api/workflows/{workflow_id}/executions/{execution_id}"
 
 #: body keys Sim's v1 execute treats as options, not workflow input
 CONTROL_KEYS = frozenset(
@@ -77,7 +79,8 @@ def workflow_input(body: dict[str, Any]) -> Any:
     return rest
 
 
-async def execute(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.post("/api/workflows/{workflow_id}/execute")
+async def execute(em: EmulatorDep, req: Request, workflow_id: str) -> Response:
     """``POST /api/workflows/{id}/execute`` (sync, async via ``X-Execution-Mode``, or SSE)."""
     too_large = "Workflow execution request body exceeds maximum size"
     body = await json_body(req, v1_error, too_large, INVALID_JSON)
@@ -108,7 +111,7 @@ async def execute(em: Emulator, req: Request, params: dict[str, str]) -> Respons
 
     request_id = new_request_id()
     # v1 charges every execute, async included, to the sync bucket
-    admission = em.runner.admit(params["id"], client_id, "sync")
+    admission = em.runner.admit(workflow_id, client_id, "sync")
     if isinstance(admission, Rejected):
         if admission.reason == "conflict":
             return v1_error(
@@ -206,13 +209,14 @@ _JOB_STATUS = {
 }
 
 
-async def job_status(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.get("/api/jobs/{job_id}")
+async def job_status(em: EmulatorDep, job_id: str) -> Response:
     """``GET /api/jobs/{jobId}``: the async job behind a v1 async execute.
 
     As Sim's database queue reports it: ``output`` null until the job has ended; a run whose
     block threw is a ``failed`` job with the error (block-named) and no output.
     """
-    run = em.store.by_job(params["jobId"])
+    run = em.store.by_job(job_id)
     if run is None:
         return v1_error(404, "Task not found", "TASK_NOT_FOUND")
     failed_job = run.status is RunStatus.FAILED and not run.soft_failure
@@ -259,13 +263,14 @@ def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run:
     return run
 
 
-async def execution_status(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.get(EXECUTION_PATH)
+async def execution_status(em: EmulatorDep, req: Request, workflow_id: str, execution_id: str) -> Response:
     """``GET /api/workflows/{id}/executions/{executionId}``."""
-    run = _find_run(em, params["id"], params["executionId"])
+    run = _find_run(em, workflow_id, execution_id)
     include_output = req.query_params.get("includeOutput") == "true"
     selectors = split_selectors(req.query_params.get("selectedOutputs"))
     payload: dict[str, Any] = {
-        "executionId": params["executionId"],
+        "executionId": execution_id,
         "workflowId": run.workflow_id,
         "status": run.status.value,
         "trigger": "api",
@@ -287,9 +292,10 @@ async def execution_status(em: Emulator, req: Request, params: dict[str, str]) -
     return json_response(200, payload)
 
 
-async def cancel_execution(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.post(EXECUTION_PATH + "/cancel")
+async def cancel_execution(em: EmulatorDep, workflow_id: str, execution_id: str) -> Response:
     """``POST .../executions/{executionId}/cancel``: a completed or failed run answers 409."""
-    run = _find_run(em, params["id"], params["executionId"])
+    run = _find_run(em, workflow_id, execution_id)
     if run.status in (RunStatus.COMPLETED, RunStatus.FAILED):
         return v1_error(409, f"Execution cannot be cancelled while {run.status.value}")
     result = em.runner.cancel(run)
@@ -305,11 +311,14 @@ async def cancel_execution(em: Emulator, req: Request, params: dict[str, str]) -
     return json_response(200, payload)
 
 
-async def resume(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.post("/api/resume/{workflow_id}/{execution_id}/{context_id}")
+async def resume(
+    em: EmulatorDep, req: Request, workflow_id: str, execution_id: str, context_id: str
+) -> Response:
     """``POST /api/resume/{workflowId}/{executionId}/{contextId}`` with ``{"input": {...}}``."""
     body = await json_body(req, v1_error, "Request body exceeds maximum size", INVALID_JSON)
-    run = _find_run(em, params["workflowId"], params["executionId"])
-    refusal = resume_refusal(run, params["contextId"])
+    run = _find_run(em, workflow_id, execution_id)
+    refusal = resume_refusal(run, context_id)
     if refusal is not None:
         return v1_error(*refusal)
     resume_input = body.get("input", {}) if isinstance(body, dict) else {}
@@ -321,9 +330,10 @@ async def resume(em: Emulator, req: Request, params: dict[str, str]) -> Response
     return json_response(status, payload)
 
 
-async def workflow_status(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.get("/api/workflows/{workflow_id}/status")
+async def workflow_status(workflow_id: str) -> Response:
     """``GET /api/workflows/{id}/status``: deployment state."""
-    workflow = WORKFLOWS.get(params["id"])
+    workflow = WORKFLOWS.get(workflow_id)
     if workflow is None:
         request_id = new_request_id()
         return v1_error(
@@ -341,7 +351,8 @@ async def workflow_status(em: Emulator, req: Request, params: dict[str, str]) ->
     return json_response(200, payload)
 
 
-async def usage_limits(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.get("/api/users/me/usage-limits")
+async def usage_limits(em: EmulatorDep) -> Response:
     """``GET /api/users/me/usage-limits``: rate-limit buckets (not charged), usage and storage."""
     spent = round(sum(run.cost or 0.0 for run in em.store.all()), 6)
     # with billing off (no plan) Sim reports the free plan with a 99999 cost limit
@@ -367,13 +378,3 @@ async def usage_limits(em: Emulator, req: Request, params: dict[str, str]) -> Re
         "storage": {"usedBytes": 0, "limitBytes": 5 * 1024**3, "percentUsed": 0},
     }
     return json_response(200, payload)
-
-
-router = SimRouter("v1")
-router.add("POST", "/api/workflows/{id}/execute", execute)
-router.add("GET", "/api/jobs/{jobId}", job_status)
-router.add("GET", "/api/workflows/{id}/executions/{executionId}", execution_status)
-router.add("POST", "/api/workflows/{id}/executions/{executionId}/cancel", cancel_execution)
-router.add("POST", "/api/resume/{workflowId}/{executionId}/{contextId}", resume)
-router.add("GET", "/api/workflows/{id}/status", workflow_status)
-router.add("GET", "/api/users/me/usage-limits", usage_limits)

@@ -2,18 +2,25 @@
 
 v2 answers ``{"data": ...}`` or ``{"error": {"code", "message", "details"?}}``, reports run failures
 in band (HTTP 200, ``status: failed``) and validates the execute body strictly. Every route is
-metered under its operation id (the core charges the bucket and adds ``X-RateLimit-*``); execute
-also reports its execution bucket (``request.state``, see :data:`.endpoints.EXECUTION_BUCKET`).
+metered under its operation id (:func:`.endpoints.metered`; the answer carries ``X-RateLimit-*``);
+execute also reports its execution bucket (``request.state``, see :data:`.endpoints.EXECUTION_BUCKET`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
-from starlette.responses import Response
+from fastapi import APIRouter, Depends, Request, Response
 
-from airflow_provider_sim.emulator.endpoints import EXECUTION_BUCKET, SimRouter, base_url
+from airflow_provider_sim.emulator.endpoints import (
+    EXECUTION_BUCKET,
+    GET_AND_HEAD,
+    EmulatorDep,
+    api_key,
+    base_url,
+    metered,
+    per_ip_limit,
+)
 from airflow_provider_sim.emulator.messages import Refused, json_body, v2_data, v2_error
 from airflow_provider_sim.emulator.routes_v2_list import list_runs
 from airflow_provider_sim.emulator.runs import Rejected
@@ -44,6 +51,9 @@ from airflow_provider_sim.emulator.workflows import WORKFLOWS, WORKSPACE_ID, Wor
 if TYPE_CHECKING:
     from airflow_provider_sim.emulator.core import Emulator
 
+router = APIRouter(dependencies=[Depends(per_ip_limit), Depends(api_key)])
+WORKFLOW_PATH = "/api/v2/workflows/{workflow_id}"
+RUN_PATH = WORKFLOW_PATH + "/runs/{run_id}"
 TOO_LARGE_MESSAGE = "Request body is too large"
 NOT_AN_OBJECT = "Expected a JSON object body"
 _REJECTIONS: dict[str, tuple[int, str, dict[str, Any] | None]] = {
@@ -73,7 +83,8 @@ def _combination_error(body: dict[str, Any], req: Request) -> str | None:
     return None
 
 
-async def execute(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.post(WORKFLOW_PATH + "/execute", dependencies=[metered("workflows.execute")])
+async def execute(em: EmulatorDep, req: Request, workflow_id: str) -> Response:
     """``POST /api/v2/workflows/{id}/execute``: sync, ``async: true`` (202) or ``stream: true`` (SSE)."""
     body = await json_body(req, v2_error, TOO_LARGE_MESSAGE, "Invalid JSON body")
     body = {} if body is None else body
@@ -89,7 +100,7 @@ async def execute(em: Emulator, req: Request, params: dict[str, str]) -> Respons
         return v2_error(400, bad_id["message"], details=[bad_id])
 
     is_async = body.get("async") is True
-    admission = em.runner.admit(params["id"], client_id, "async" if is_async else "sync")
+    admission = em.runner.admit(workflow_id, client_id, "async" if is_async else "sync")
     setattr(req.state, EXECUTION_BUCKET, admission.bucket)
     if isinstance(admission, Rejected):
         return _rejection(admission, client_id, em.settings.concurrency_retry_after_seconds)
@@ -172,18 +183,19 @@ def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run:
     return run
 
 
-async def get_run(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.api_route(RUN_PATH, methods=GET_AND_HEAD, dependencies=[metered("workflows.runs.read")])
+async def get_run(em: EmulatorDep, req: Request, workflow_id: str, run_id: str) -> Response:
     """``GET .../runs/{runId}?includeOutput=true&selectedOutputs=a,b.c``."""
     include = req.query_params.get("includeOutput")
     if include not in (None, "true", "false"):
         return v2_error(
             400, "includeOutput must be true or false", [issue(["includeOutput"], "Expected boolean")]
         )
-    run = _find_run(em, params["id"], params["runId"])
+    run = _find_run(em, workflow_id, run_id)
     # as on Sim, an empty list (``selectedOutputs=``) selects nothing, as if absent
     selectors = split_selectors(req.query_params.get("selectedOutputs")) or None
     data = {
-        "runId": params["runId"],
+        "runId": run_id,
         "workflowId": run.workflow_id,
         "status": run.status.value,
         "trigger": "api",
@@ -199,9 +211,10 @@ async def get_run(em: Emulator, req: Request, params: dict[str, str]) -> Respons
     return v2_data(data)
 
 
-async def cancel_run(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.post(RUN_PATH + "/cancel", dependencies=[metered("workflows.runs.cancel")])
+async def cancel_run(em: EmulatorDep, workflow_id: str, run_id: str) -> Response:
     """``POST .../runs/{runId}/cancel``: a finished run answers 200 with an ``already_*`` reason."""
-    run = _find_run(em, params["id"], params["runId"])
+    run = _find_run(em, workflow_id, run_id)
     result = em.runner.cancel(run)
     data = {
         "success": True,
@@ -215,7 +228,8 @@ async def cancel_run(em: Emulator, req: Request, params: dict[str, str]) -> Resp
     return v2_data(data)
 
 
-async def resume_run(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.post(RUN_PATH + "/resume", dependencies=[metered("workflows.runs.resume")])
+async def resume_run(em: EmulatorDep, req: Request, workflow_id: str, run_id: str) -> Response:
     """``POST .../runs/{runId}/resume`` with ``{"contextId", "input"?}``; answers with the run result."""
     body = await json_body(req, v2_error, TOO_LARGE_MESSAGE, NOT_AN_OBJECT)
     if not isinstance(body, dict):
@@ -226,7 +240,7 @@ async def resume_run(em: Emulator, req: Request, params: dict[str, str]) -> Resp
         issues.append(wrong_type("contextId", "string", body.get("contextId")))
     if issues:
         return v2_error(400, issues[0]["message"], details=issues)
-    run = _find_run(em, params["id"], params["runId"])
+    run = _find_run(em, workflow_id, run_id)
     refusal = resume_refusal(run, body["contextId"])
     if refusal is not None:
         return v2_error(*refusal)
@@ -246,9 +260,10 @@ def _workflow_or_404(workflow_id: str) -> Workflow:
     return workflow
 
 
-async def get_workflow(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.api_route(WORKFLOW_PATH, methods=GET_AND_HEAD, dependencies=[metered("workflows.read")])
+async def get_workflow(em: EmulatorDep, workflow_id: str) -> Response:
     """``GET /api/v2/workflows/{id}``."""
-    workflow = _workflow_or_404(params["id"])
+    workflow = _workflow_or_404(workflow_id)
     runs = [run for run in em.store.all() if run.workflow_id == workflow.id]
     data = {
         "id": workflow.id,
@@ -268,9 +283,12 @@ async def get_workflow(em: Emulator, req: Request, params: dict[str, str]) -> Re
     return v2_data(data)
 
 
-async def get_deployment(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+@router.api_route(
+    WORKFLOW_PATH + "/deployment", methods=GET_AND_HEAD, dependencies=[metered("workflows.read")]
+)
+async def get_deployment(workflow_id: str) -> Response:
     """``GET /api/v2/workflows/{id}/deployment``."""
-    workflow = _workflow_or_404(params["id"])
+    workflow = _workflow_or_404(workflow_id)
     deployed_at = iso(workflow.deployed_at)
     active = attempt = None
     if deployed_at is not None:
@@ -300,12 +318,6 @@ async def get_deployment(em: Emulator, req: Request, params: dict[str, str]) -> 
     return v2_data(data)
 
 
-#: every v2 route with the operation id its calls are charged to (CONTRACT.md's table)
-router = SimRouter("v2")
-router.add("POST", "/api/v2/workflows/{id}/execute", execute, "workflows.execute")
-router.add("GET", "/api/v2/workflows/{id}/runs", list_runs, "workflows.runs.list")
-router.add("GET", "/api/v2/workflows/{id}/runs/{runId}", get_run, "workflows.runs.read")
-router.add("POST", "/api/v2/workflows/{id}/runs/{runId}/cancel", cancel_run, "workflows.runs.cancel")
-router.add("POST", "/api/v2/workflows/{id}/runs/{runId}/resume", resume_run, "workflows.runs.resume")
-router.add("GET", "/api/v2/workflows/{id}", get_workflow, "workflows.read")
-router.add("GET", "/api/v2/workflows/{id}/deployment", get_deployment, "workflows.read")
+router.add_api_route(
+    WORKFLOW_PATH + "/runs", list_runs, methods=GET_AND_HEAD, dependencies=[metered("workflows.runs.list")]
+)

@@ -17,18 +17,16 @@ import hashlib
 import json
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from airflow_provider_sim.emulator.endpoints import EmulatorDep
 from airflow_provider_sim.emulator.messages import json_response, v2_error
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.views import cost_view
 from airflow_provider_sim.emulator.workflows import WORKFLOWS
-
-if TYPE_CHECKING:
-    from airflow_provider_sim.emulator.core import Emulator
 
 QUERY_KEYS = ("status", "trigger", "startDate", "endDate", "limit", "cursor", "order")
 LIST_STATUSES = ("pending", "running", "completed", "failed", "cancelled", "paused")
@@ -190,9 +188,8 @@ def select_page(
     return chosen[:limit], len(chosen) > limit
 
 
-async def list_runs(em: Emulator, req: Request, params: dict[str, str]) -> Response:
+async def list_runs(em: EmulatorDep, req: Request, workflow_id: str) -> Response:
     """``GET /api/v2/workflows/{id}/runs?status&trigger&startDate&endDate&limit&cursor&order``."""
-    workflow_id = params["id"]
     try:
         query = parse_query(req.query_params.multi_items())
         scope = _fingerprint(workflow_id, query)
