@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_API_KEY = "sk-sim-emulator"
 API_KEY_ENV_VAR = "SIM_EMULATOR_API_KEY"
@@ -15,7 +17,8 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 READY_PREFIX = "Sim emulator listening on "
 MAX_EXECUTION_TIMEOUT_SECONDS = 604_800
 #: ``database``: Sim's web process runs async runs at once; ``external``: they wait in trigger.dev
-ASYNC_QUEUES = ("database", "external")
+AsyncQueue = Literal["database", "external"]
+ASYNC_QUEUES: tuple[str, ...] = get_args(AsyncQueue)
 #: Sim's own switch for the v2 API (its ``v2-api`` flag falls back to it); ``true`` or ``1`` is on
 V2_API_ENV_VAR = "V2_API"
 
@@ -49,8 +52,9 @@ class PlanLimits:
     in_flight: int
 
 
+PlanName = Literal["free", "pro", "team", "enterprise"]
 #: Sim's numbers per plan; ``EmulatorSettings.plan`` applies them
-PLANS: dict[str, PlanLimits] = {
+PLANS: dict[PlanName, PlanLimits] = {
     "free": PlanLimits(sync=50, async_=200, api=30, in_flight=10),
     "pro": PlanLimits(sync=150, async_=1000, api=100, in_flight=50),
     "team": PlanLimits(sync=300, async_=2500, api=200, in_flight=200),
@@ -77,6 +81,10 @@ PLAN_SETTINGS = (
 )
 
 
+#: a rate, capacity or duration: a positive number (``int`` stays ``int``)
+Rate = Annotated[int | float, Field(gt=0)]
+
+
 def plan_settings(plan: str | None) -> dict[str, Any]:
     """The counters ``plan`` stands for, as settings (``None``: self-hosted with billing off).
 
@@ -97,8 +105,7 @@ def plan_settings(plan: str | None) -> dict[str, Any]:
     }
 
 
-@dataclass
-class EmulatorSettings:
+class EmulatorSettings(BaseModel):
     """The part of the configuration that may change while the server runs.
 
     Every bucket holds ``burst`` tokens (default twice the rate), starts full and gets ``rate``
@@ -147,23 +154,25 @@ class EmulatorSettings:
         can read an async run mid-flight without depending on timing.
     """
 
-    plan: str | None = None
-    rate_limit_sync: float | None = None
-    rate_limit_async: float | None = None
-    rate_limit_burst: float | None = None
-    rate_limit_api: float | None = None
-    rate_limit_api_burst: float | None = None
-    rate_limit_ip: float | None = 300.0
-    rate_limit_ip_burst: float | None = None
-    rate_limit_window_seconds: float = 60.0
-    max_runs_in_flight: int | None = None
-    concurrency_retry_after_seconds: float = 5.0
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    plan: PlanName | None = None
+    rate_limit_sync: Rate | None = None
+    rate_limit_async: Rate | None = None
+    rate_limit_burst: Rate | None = None
+    rate_limit_api: Rate | None = None
+    rate_limit_api_burst: Rate | None = None
+    rate_limit_ip: Rate | None = 300.0
+    rate_limit_ip_burst: Rate | None = None
+    rate_limit_window_seconds: Rate = 60.0
+    max_runs_in_flight: Annotated[int, Field(ge=1)] | None = None
+    concurrency_retry_after_seconds: Rate = 5.0
     usage_limit_exceeded: bool = False
-    sync_timeout_seconds: float = 300.0
+    sync_timeout_seconds: Rate = 300.0
     v2_enabled: bool = False
-    async_queue: str = "database"
-    async_queue_delay_seconds: float = 0.05
-    v1_status_lag_reads: int = 0
+    async_queue: AsyncQueue = "database"
+    async_queue_delay_seconds: Annotated[int | float, Field(ge=0)] = 0.05
+    v1_status_lag_reads: Annotated[int, Field(ge=0)] = 0
     hold_async_runs: bool = False
 
     @classmethod
@@ -179,54 +188,20 @@ class EmulatorSettings:
 
         A ``plan`` in ``changes`` first sets the plan's counters; other names in ``changes`` win.
 
-        :raises ValueError: on an unknown setting or a value of the wrong type or range.
+        :raises ValueError: on an unknown setting or a value of the wrong type or range (a
+            :class:`pydantic.ValidationError` naming each bad setting).
         """
-        known = {field.name for field in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
+        known = type(self).model_fields
+        unknown = sorted(set(changes) - set(known))
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         if "plan" in changes:
             changes = {**plan_settings(changes["plan"]), **changes}
-        new = dataclasses.replace(self, **changes)
-        new.validate()
-        return new
-
-    def validate(self) -> None:
-        """Check every value.
-
-        :raises ValueError: naming the first bad setting.
-        """
-        if self.plan is not None and self.plan not in PLANS:
-            raise ValueError(f"plan must be one of {', '.join(PLANS)} or null, got {self.plan!r}")
-        for name in OPTIONAL_RATES:
-            value = getattr(self, name)
-            if value is not None and (_not_number(value) or value <= 0):
-                raise ValueError(f"{name} must be a positive number or null, got {value!r}")
-        cap = self.max_runs_in_flight
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-            raise ValueError(f"max_runs_in_flight must be a positive integer or null, got {cap!r}")
-        for name in ("sync_timeout_seconds", "rate_limit_window_seconds", "concurrency_retry_after_seconds"):
-            value = getattr(self, name)
-            if _not_number(value) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if _not_number(self.async_queue_delay_seconds) or self.async_queue_delay_seconds < 0:
-            raise ValueError(
-                f"async_queue_delay_seconds must be >= 0, got {self.async_queue_delay_seconds!r}"
-            )
-        if self.async_queue not in ASYNC_QUEUES:
-            raise ValueError(
-                f"async_queue must be one of {', '.join(ASYNC_QUEUES)}, got {self.async_queue!r}"
-            )
-        lag = self.v1_status_lag_reads
-        if isinstance(lag, bool) or not isinstance(lag, int) or lag < 0:
-            raise ValueError(f"v1_status_lag_reads must be a whole number >= 0, got {lag!r}")
-        for name in ("usage_limit_exceeded", "v2_enabled", "hold_async_runs"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be a boolean, got {getattr(self, name)!r}")
+        return self.model_validate({**self.model_dump(), **changes})
 
     def as_dict(self) -> dict[str, Any]:
         """Return the settings as a JSON-ready dict (the ``/_emulator/settings`` body)."""
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
 
 @dataclass(frozen=True)
@@ -243,7 +218,3 @@ class EmulatorConfig:
     host: str = DEFAULT_HOST
     port: int = 0
     settings: EmulatorSettings = dataclasses.field(default_factory=EmulatorSettings)
-
-
-def _not_number(value: object) -> bool:
-    return isinstance(value, bool) or not isinstance(value, int | float)

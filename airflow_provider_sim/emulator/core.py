@@ -5,7 +5,6 @@ The FastAPI app (:mod:`.app`) serves it; its routes and middleware read and chan
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import time
 from collections import deque
@@ -37,9 +36,8 @@ class Emulator:
     """
 
     def __init__(self, config: EmulatorConfig, clock: Callable[[], float] = time.monotonic) -> None:
-        config.settings.validate()
         self.config = config
-        self.settings: EmulatorSettings = dataclasses.replace(config.settings)
+        self.settings: EmulatorSettings = config.settings
         self.store = RunStore()
         self.limiter = RateLimiter(self.settings, clock)
         self.runner = Runner(self.store, self.limiter, lambda: self.settings)
@@ -65,7 +63,7 @@ class Emulator:
         self.requests.clear()
         self._request_seq = 0
         self.faults.clear()
-        self.settings = dataclasses.replace(self.config.settings)
+        self.settings = self.config.settings
         self.limiter.configure(self.settings)
 
     async def shutdown(self) -> None:

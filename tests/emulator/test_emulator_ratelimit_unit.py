@@ -82,4 +82,4 @@ def test_limiter_uses_the_configured_window() -> None:
 
 def test_window_must_be_positive() -> None:
     with pytest.raises(ValueError, match="rate_limit_window_seconds"):
-        EmulatorSettings(rate_limit_window_seconds=0).validate()
+        EmulatorSettings(rate_limit_window_seconds=0)
