@@ -112,7 +112,7 @@ def parse_query(query: list[tuple[str, str]]) -> dict[str, Any]:
     if order not in ("asc", "desc"):
         raise QueryError("order", "order must be asc or desc")
     raw_limit = seen.get("limit", str(DEFAULT_LIMIT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= MAX_LIMIT:
         raise QueryError("limit", f"limit must be a whole number from 1 to {MAX_LIMIT}")
     start = _instant("startDate", seen.get("startDate"))
     end = _instant("endDate", seen.get("endDate"))

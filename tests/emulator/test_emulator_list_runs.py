@@ -156,6 +156,7 @@ def test_only_the_workflows_own_runs_are_listed(v2: httpx.Client) -> None:
         {"limit": "101"},
         {"limit": "ten"},
         {"limit": "2.5"},
+        {"limit": "\u00b2"},  # a digit to str.isdigit, not to int()
         {"order": "newest"},
         {"sortBy": "startedAt"},
         {"sortOrder": "desc"},
