@@ -186,6 +186,7 @@ def test_sync_run_asks_with_sims_form_and_the_answer_resumes_it(
 
 
 @needs_hitl
+@pytest.mark.timeout(600)  # two dag.test() waits for answers on a busy machine
 def test_deferred_run_asks_with_sims_form_from_the_pause_detail_and_again_at_a_second_pause(
     run_dag: RunDag, emulator: EmulatorHandle
 ) -> None:
@@ -218,6 +219,7 @@ def test_deferred_run_asks_with_sims_form_from_the_pause_detail_and_again_at_a_s
 
 
 @needs_hitl
+@pytest.mark.timeout(600)  # two dag.test() waits for answers on a busy machine
 def test_without_sims_pause_detail_the_declared_params_ask_and_cancel_run_cancels(
     run_dag: RunDag, emulator: EmulatorHandle
 ) -> None:
