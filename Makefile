@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 LINT_PATHS := $(wildcard airflow_provider_sim tests example_dags bench scripts)
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
-.PHONY: test lint demo lock bench conformance screenshots clean $(addprefix test-,$(AIRFLOW_LINES)) $(addprefix env-,$(AIRFLOW_LINES))
+.PHONY: test lint demo lock bench conformance cluster-test screenshots clean $(addprefix test-,$(AIRFLOW_LINES)) $(addprefix env-,$(AIRFLOW_LINES))
 
 test: lint $(addprefix test-,$(AIRFLOW))
 
@@ -72,6 +72,15 @@ conformance: .venvs/af-$(DEFAULT_AIRFLOW)/.synced
 	AIRFLOW_HOME=$$home AIRFLOW__CORE__LOAD_EXAMPLES=False SIM_CONFORMANCE=server \
 	  .venvs/af-$(DEFAULT_AIRFLOW)/bin/python -m pytest -rs tests/conformance $(PYTEST_ARGS); rc=$$?; \
 	rm -rf "$$home"; exit $$rc
+
+# Only the tests on real Airflow components (tests/cluster, Airflow 3.3; also part of `make test`): the
+# production-shaped one starts PostgreSQL and Redis itself (apt-get installs postgresql and redis-server
+# when missing), two Celery workers and two triggerers, all on loopback, and kills some of them mid-run.
+cluster-test: .venvs/af-$(DEFAULT_AIRFLOW)/.synced
+	@set +e; home=$$(mktemp -d "$${TMPDIR:-/tmp}/airflow-provider-sim-cluster-XXXXXX"); \
+	AIRFLOW_HOME=$$home AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	  .venvs/af-$(DEFAULT_AIRFLOW)/bin/python -m pytest -s -m cluster tests/cluster $(PYTEST_ARGS); rc=$$?; \
+	rm -rf "$$home"; if [ $$rc -eq 5 ]; then echo "make: no cluster tests collected: failing"; exit 1; fi; exit $$rc
 
 # Benchmarks against the local emulator on Airflow 3.3 (< 10 min); writes bench/RESULTS.md.
 #   make bench BENCH_ARGS=--smoke     a few seconds each, numbers not meaningful

@@ -688,7 +688,7 @@ class AirflowCluster:
 
         A second component of the same name is ``<name>-#2`` (its log too). It is not waited for.
         """
-        same = sum(1 for c in self.components if c.name.split("-#")[0] == name)
+        same = sum(1 for c in self.components + self.retired if c.kind == name)
         label = name if same == 0 else f"{name}-#{same + 1}"
         log_path = self.components_dir / f"{label}.log"
         command = [sys.executable, "-m", "airflow", name, *args]
