@@ -659,8 +659,6 @@ class AirflowCluster:
             }
         )
         if self.redis is not None:
-            compat = str(Path(__file__).parent / "celery_compat")  # see its sitecustomize.py
-            env["PYTHONPATH"] = os.pathsep.join([compat, env["PYTHONPATH"]])
             env["AIRFLOW__CELERY__BROKER_URL"] = self.redis.url
             env["AIRFLOW__CELERY__RESULT_BACKEND"] = f"db+{db_url}"
             env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(self.settings.worker_concurrency)
