@@ -11,7 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sim.events import error_event, run_event
 from airflow_provider_sim.exceptions import SimConfigurationError, SimError, SimWaitTimeoutError
-from airflow_provider_sim.protocol.build import check_run_id, check_workflow_id
+from airflow_provider_sim.protocol.build import check_run_id, check_timeout, check_workflow_id
 from airflow_provider_sim.retry import Deadline
 
 if TYPE_CHECKING:  # imported where used: DAG files import this module, the triggerer runs it
@@ -72,15 +72,7 @@ class SimRunTrigger(BaseTrigger):
         if not isinstance(sim_conn_id, str) or not sim_conn_id:
             raise SimConfigurationError(f"sim_conn_id must be a connection id string, got {sim_conn_id!r}.")
         self.sim_conn_id = sim_conn_id
-        if (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, int | float)
-            or not poll_interval > 0
-        ):
-            raise SimConfigurationError(
-                f"poll_interval must be a positive number of seconds, got {poll_interval!r}."
-            )
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = check_timeout(poll_interval, name="poll_interval")
         if end_time is not None and (
             isinstance(end_time, bool) or not isinstance(end_time, int | float) or not math.isfinite(end_time)
         ):
