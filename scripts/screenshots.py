@@ -252,7 +252,9 @@ def capture_required_action(playwright: Any, line: str, version: str, workdir: P
         dag_test = rest.start_dag_test(
             server, REQUIRED_ACTION_DAG, source, sim_base_url=sim_url, sim_api_key=sim_key, log=log_path
         )
-        run_id, _ = rest.wait_for_required_action(server, REQUIRED_ACTION_DAG, "approve_refund", dag_test)
+        run_id, _ = rest.wait_for_required_action(
+            server, REQUIRED_ACTION_DAG, "approve_refund", dag_test, log_path
+        )
         log(f"Airflow {version}: the Sim run waits for an answer in DAG run {run_id}")
         with browser_page(
             playwright, workdir / "chromium-profile-hitl", {"width": 1400, "height": 1100}

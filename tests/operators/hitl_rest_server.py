@@ -68,20 +68,41 @@ def start_dag_test(
 
 
 def wait_for_required_action(
-    server: AirflowServer, dag_id: str, task_id: str, process: subprocess.Popen[bytes], timeout: float = 240
+    server: AirflowServer,
+    dag_id: str,
+    task_id: str,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    timeout: float = 240,
 ) -> tuple[str, dict[str, Any]]:
-    """The DAG run id and the task's unanswered Required Action, read through the REST API."""
+    """The DAG run id and the task's unanswered Required Action, read through the REST API.
+
+    :raises AssertionError: ``dags test`` ended, or nothing asked within ``timeout``; the message
+        has the last REST answers, the tail of ``dags test``'s output (``log``) and the server's log.
+    """
     deadline = time.monotonic() + timeout
+    last_answers: dict[str, str] = {}
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"airflow dags test exited {process.returncode} before {task_id} asked")
+            raise AssertionError(
+                f"airflow dags test exited {process.returncode} before {task_id} asked\n{_tail(log)}"
+            )
         runs = server.request("GET", f"/api/v2/dags/{dag_id}/dagRuns")
+        last_answers["dagRuns"] = f"{runs.status} {runs.text[:300]}"
         for run in runs.json().get("dag_runs", []) if runs.status == 200 else []:
             detail = server.request("GET", hitl_path(dag_id, run["dag_run_id"], task_id))
+            last_answers[run["dag_run_id"]] = f"{detail.status} {detail.text[:300]}"
             if detail.status == 200 and not detail.json().get("response_received"):
                 return str(run["dag_run_id"]), detail.json()
         time.sleep(0.5)
-    raise AssertionError(f"{task_id} asked nothing through the REST API within {timeout:.0f} s")
+    raise AssertionError(
+        f"{task_id} asked nothing through the REST API within {timeout:.0f} s; last answers {last_answers}\n"
+        f"--- airflow dags test ---\n{_tail(log)}\n--- api-server ---\n{server.log_tail(3000)}"
+    )
+
+
+def _tail(log: Path, chars: int = 4000) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.exists() else "(no output)"
 
 
 def answer(
@@ -101,7 +122,5 @@ def wait_for_exit(process: subprocess.Popen[bytes], log: Path, timeout: float = 
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
-        raise AssertionError(
-            f"airflow dags test overran {timeout:.0f} s\n{log.read_text()[-3000:]}"
-        ) from None
+        raise AssertionError(f"airflow dags test overran {timeout:.0f} s\n{_tail(log)}") from None
     return log.read_text(errors="replace")

@@ -40,13 +40,13 @@ def test_a_person_answers_each_pause_through_the_rest_api(tmp_path: Path, emulat
             server, DAG_ID, source, sim_base_url=emulator.base_url, sim_api_key=emulator.api_key, log=log
         )
         try:
-            run_id, first = rest.wait_for_required_action(server, DAG_ID, "ask", process)
+            run_id, first = rest.wait_for_required_action(server, DAG_ID, "ask", process, log)
             assert first["options"] == ["Resume", "Cancel run"]
             assert "| doc | 11 |" in first["body"]  # Sim's display data, from its pause detail
             assert set(first["params"]) == {"approved", "comment"}  # Sim's form
             reply = rest.answer(server, DAG_ID, run_id, "ask", "Resume", {"approved": True, "comment": "a"})
             assert reply["chosen_options"] == ["Resume"]
-            _, second = rest.wait_for_required_action(server, DAG_ID, "ask", process)
+            _, second = rest.wait_for_required_action(server, DAG_ID, "ask", process, log)
             rest.answer(server, DAG_ID, run_id, "ask", "Resume", {"approved": False, "comment": "b"})
             output = rest.wait_for_exit(process, log)
         finally:
