@@ -21,7 +21,10 @@ one in ``tests/cluster``): it checks the proxy's 429 kinds on a bare emulator an
 floors, and says the pipeline was skipped. ``--smoke --cluster`` runs 10 tasks through a cluster.
 
     python -m bench.pipeline [--smoke [--cluster]] [-k K] [-n N] [--plans free pro] [--parallelism P]
-                             [--no-baseline]   (smoke: no baseline)
+                             [--no-baseline] [--end-from-trigger]   (smoke: no baseline)
+
+``--end-from-trigger`` runs every phase with ``end_from_trigger=True``: a completed run ends its task
+in the triggerer, so no task goes back to a worker (result ``pipeline_end_from_trigger.json``).
 """
 
 from __future__ import annotations
@@ -264,9 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plans", nargs="*", default=None, help="plans (default free pro; smoke free)")
     p.add_argument("--parallelism", type=int, default=None, help="[core] parallelism (harness default)")
     p.add_argument("--no-baseline", action="store_true", help="skip the Airflow-overhead baseline")
+    p.add_argument("--end-from-trigger", action="store_true", help="tasks end in the triggerer")
     args = p.parse_args(argv)
     started = time.monotonic()
-    result = _common.Result("pipeline", "7. The whole pipeline through real Airflow 3.3", args.smoke)
+    name, title = "pipeline", "7. The whole pipeline through real Airflow 3.3"
+    if args.end_from_trigger:
+        name, title = f"{name}_end_from_trigger", f"{title}, tasks ended from the triggerer"
+    result = _common.Result(name, title, args.smoke)
     k = args.k or (30.0 if args.smoke else None)
     n = args.n or (10 if args.smoke else 300)
     plans = args.plans or (["free"] if args.smoke else ["free", "pro"])
@@ -285,7 +292,15 @@ def main(argv: list[str] | None = None) -> int:
         _smoke_without_cluster(result, 300)
     else:
         baseline = not (args.no_baseline or args.smoke)
-        _run_pipeline(result, n=n, k=k, plans=plans, parallelism=args.parallelism, baseline=baseline)
+        _run_pipeline(
+            result,
+            n=n,
+            k=k,
+            plans=plans,
+            parallelism=args.parallelism,
+            baseline=baseline,
+            end_from_trigger=args.end_from_trigger,
+        )
     _common.finish(result, args.out, started)
     return 0
 
@@ -298,6 +313,7 @@ def _run_pipeline(
     plans: list[str],
     parallelism: int | None,
     baseline: bool,
+    end_from_trigger: bool = False,
 ) -> None:
     """Start the emulator, the proxy and one cluster; run the baseline, then each plan."""
     from tests.cluster.airflow_cluster import AirflowCluster, ClusterSettings
@@ -309,7 +325,8 @@ def _run_pipeline(
     def dag(dag_id: str, seconds: float, count: int = n, kk: float = base_k) -> str:
         body = (
             f'SimExecuteWorkflowOperator.partial(task_id="run", workflow_id="sleep", deferrable=True, '
-            f'poll_interval={POLL_S / kk!r}).expand(input=[{{"seconds": {seconds!r}, "i": i}} '
+            f"poll_interval={POLL_S / kk!r}, end_from_trigger={end_from_trigger!r})"
+            f'.expand(input=[{{"seconds": {seconds!r}, "i": i}} '
             f"for i in range({count})])"
         )
         retries = '{"retries": 3, "retry_delay": timedelta(seconds=1)}'
@@ -354,7 +371,8 @@ def _run_pipeline(
         "the provider waits that); plan numbers are Sim's (free: 10 in flight, 30 calls per window per "
         "operation; pro: 50 and 100; capacity 2x); x K figures are the real-time equivalent of the "
         "plan's clock only: Airflow's own per-task cost is not compressed",
-        f"cluster: {database}, [core] parallelism {used}, one triggerer, max_active_tasks {n}, retries 3 "
+        f"end_from_trigger={end_from_trigger}; cluster: {database}, [core] parallelism {used}, one "
+        f"triggerer, max_active_tasks {n}, retries 3 "
         f"(Airflow 3.3's stale-event race, see tests/cluster); started in {start_s:.0f} s, then a "
         f"warm-up run of {WARMUP_TASKS} tasks ({warmup_s:.0f} s, not measured); the Sim connection goes "
         "through a recording proxy (429 kinds from the answer bodies)",
@@ -363,7 +381,15 @@ def _run_pipeline(
         *(_note(ph) for ph in phases),
         *(d for ph in phases if ph.spec.plan is not None and (d := _diagnosis(ph, base))),
     ]
-    result.raw.update(k=plan_k, n=n, parallelism=used, database=database, phases=[ph.raw() for ph in phases])
+    phases_raw = [ph.raw() for ph in phases]
+    result.raw.update(
+        end_from_trigger=end_from_trigger,
+        k=plan_k,
+        n=n,
+        parallelism=used,
+        database=database,
+        phases=phases_raw,
+    )
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # requests, tenacity and sseclient load when a task runs, not
 PAUSE_CHOICES = ("wait", "succeed", "fail")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 STATE_STORE_KEY = "sim_run_id"
+#: the key of a task's result (Airflow's ``XCOM_RETURN_KEY``)
+XCOM_RETURN_VALUE = "return_value"
 #: most the run link's workflow lookup may wait for Sim's rate limits
 LINK_LOOKUP_SECONDS = 5.0
 
@@ -131,14 +133,24 @@ def publish_run(hook: SimHook, context: Context, run: SimRun, log: Any) -> None:
         log.info("Sim run %s: %s", run.run_id, url)
 
 
+def result_xcoms(run: SimRun, *, with_return_value: bool = False) -> dict[str, Any]:
+    """The XComs a finished run leaves besides those :func:`publish_run` pushed; with
+    ``with_return_value``, the output too, as the worker pushes a task's result (not when ``None``)."""
+    xcoms: dict[str, Any] = {XCOM_STATUS: run.status.value}
+    if run.duration_ms is not None:
+        xcoms[XCOM_DURATION_MS] = run.duration_ms
+    if run.cost is not None:
+        xcoms[XCOM_COST] = run.cost
+    if with_return_value and run.output is not None:
+        xcoms[XCOM_RETURN_VALUE] = run.output
+    return xcoms
+
+
 def complete(context: Context, run: SimRun, *, on_pause: str, log: Any) -> Any:
     """The one path from a finished run to the task's result; a failure is never a success."""
     ti = context["ti"]
-    ti.xcom_push(key=XCOM_STATUS, value=run.status.value)
-    if run.duration_ms is not None:
-        ti.xcom_push(key=XCOM_DURATION_MS, value=run.duration_ms)
-    if run.cost is not None:
-        ti.xcom_push(key=XCOM_COST, value=run.cost)
+    for key, value in result_xcoms(run).items():
+        ti.xcom_push(key=key, value=value)
     duration = f" in {run.duration_ms / 1000:.1f} s" if run.duration_ms is not None else ""
     log.info("Sim run %s ended %s%s", run.run_id, run.status.value, duration)
     if run.status is RunStatus.COMPLETED:

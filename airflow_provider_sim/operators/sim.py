@@ -24,6 +24,11 @@ from airflow_provider_sim.operators.runs import (
     run_id_for_try,
     task_deadline,
 )
+from airflow_provider_sim.operators.trigger_end import (
+    check_end_from_trigger,
+    is_task_end_payload,
+    run_ended_in_trigger,
+)
 from airflow_provider_sim.protocol.build import check_execution_timeout, check_timeout, check_workflow_id
 from airflow_provider_sim.protocol.models import RunError, RunStatus, SimRun
 from airflow_provider_sim.version_compat import BaseOperator, Context, default_deferrable
@@ -91,6 +96,12 @@ class SimExecuteWorkflowOperator(SimRunLineage, AsksInAirflow, BaseOperator):
         the input is JSON of at most 64 KiB): the worker slot is free at once, and when the
         account is at its plan's cap of runs in flight the triggerer's starts take turns, one per
         run it sees end, instead of each retrying and spending the execute budget on refusals.
+    :param end_from_trigger: with ``deferrable=True``, a run that completes ends the task in the
+        triggerer (Airflow's ``TaskSuccessEvent``, with the same XComs), saving the task's second
+        turn in a worker. Skipped then: ``execute_complete``, success listeners (OpenLineage's
+        COMPLETE event) and Asset events (``on_success_callback`` runs, in the DAG processor). A
+        failed, cancelled, paused or timed-out run resumes in the worker as without it. Refused
+        with ``on_pause="airflow"``, Asset outlets, ``stream`` or ``wait_for_completion=False``.
     """
 
     template_fields: Sequence[str] = ("workflow_id", "input", "sim_conn_id", "selected_outputs")
@@ -120,6 +131,7 @@ class SimExecuteWorkflowOperator(SimRunLineage, AsksInAirflow, BaseOperator):
         hitl_assignees: list[dict[str, str]] | None = None,
         hitl_response_timeout: timedelta | None = None,
         hitl_timeout_answer: dict[str, Any] | None = None,
+        end_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -159,6 +171,9 @@ class SimExecuteWorkflowOperator(SimRunLineage, AsksInAirflow, BaseOperator):
             )
         is_async = (async_execution or self.deferrable or not wait_for_completion) and not stream
         check_execution_timeout(execution_timeout_seconds, is_async=is_async)
+        self.end_from_trigger = end_from_trigger
+        if end_from_trigger:
+            check_end_from_trigger(self)
         self._run: SimRun | None = None
         self._killed = False
         #: the task try this instance runs in; a deferral names it (see ``execute_complete``)
@@ -317,6 +332,7 @@ class SimExecuteWorkflowOperator(SimRunLineage, AsksInAirflow, BaseOperator):
                 return_on_pause=self.on_pause != "wait",
                 start=start,
                 try_number=self._try_number,
+                end_from_trigger=self.end_from_trigger,
             ),
             method_name="execute_complete",
         )
@@ -339,6 +355,8 @@ class SimExecuteWorkflowOperator(SimRunLineage, AsksInAirflow, BaseOperator):
             )
             return self.execute(context)
         self._try_number = current
+        if is_task_end_payload(event):  # dag.test(): it resumes a task the trigger ended
+            return self._finish(context, run_ended_in_trigger(self, context))
         run = run_from_event(event)
         return self._finish(context, run)
 

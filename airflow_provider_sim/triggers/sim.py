@@ -12,6 +12,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_sim.events import error_event, run_event
 from airflow_provider_sim.exceptions import SimConfigurationError, SimError, SimWaitTimeoutError
 from airflow_provider_sim.protocol.build import check_run_id, check_timeout, check_workflow_id
+from airflow_provider_sim.protocol.models import RunStatus
 from airflow_provider_sim.retry import Deadline
 
 if TYPE_CHECKING:  # imported where used: DAG files import this module, the triggerer runs it
@@ -45,6 +46,12 @@ class SimRunTrigger(BaseTrigger):
     :param try_number: the task try that deferred, repeated in the event so the task can tell a
         stale event from its own (Airflow 3.0 hands a retried task the previous try's event,
         apache/airflow#56704).
+    :param end_from_trigger: end the task from the triggerer when the run completes: a
+        ``TaskSuccessEvent`` whose XComs are those the worker would push (the output as
+        ``return_value``, ``sim_status``, ``sim_duration_ms``, ``sim_cost``), so the task does not
+        run in a worker again. Any other ending (failure, cancel, pause, timeout, API error) fires
+        the usual event and resumes the task in the worker. Serialised only when set, so triggers
+        serialised before it existed load unchanged.
     """
 
     def __init__(
@@ -60,6 +67,7 @@ class SimRunTrigger(BaseTrigger):
         return_on_pause: bool = False,
         start: dict[str, Any] | None = None,
         try_number: int | None = None,
+        end_from_trigger: bool = False,
     ) -> None:
         super().__init__()
         self.job_id = check_run_id(job_id, name="job_id") if job_id is not None else None
@@ -93,6 +101,7 @@ class SimRunTrigger(BaseTrigger):
                 f"try_number must be the task's try number (int), got {try_number!r}."
             )
         self.try_number = try_number
+        self.end_from_trigger = bool(end_from_trigger)
         json.dumps(self.serialize()[1])  # kwargs must stay JSON primitives; fail here, in the worker
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -110,6 +119,7 @@ class SimRunTrigger(BaseTrigger):
                 "return_on_pause": self.return_on_pause,
                 **({"start": self.start} if self.start is not None else {}),
                 **({"try_number": self.try_number} if self.try_number is not None else {}),
+                **({"end_from_trigger": True} if self.end_from_trigger else {}),
             },
         )
 
@@ -145,12 +155,23 @@ class SimRunTrigger(BaseTrigger):
                 yield self._event(error_event(self.workflow_id, self.run_id, err))
                 return
             self.log.info("Sim run %s is %s", self.run_id, run.status.value)
+            if self.end_from_trigger and run.status is RunStatus.COMPLETED:
+                yield self._task_success(run)
+                return
             yield self._event(run_event(run))
 
     def _event(self, payload: dict[str, Any]) -> TriggerEvent:
         return TriggerEvent(
             payload if self.try_number is None else {**payload, "try_number": self.try_number}
         )
+
+    def _task_success(self, run: SimRun) -> TriggerEvent:
+        """Airflow marks the task successful with these XComs, without resuming it in a worker."""
+        from airflow.triggers.base import TaskSuccessEvent
+
+        from airflow_provider_sim.operators.runs import result_xcoms
+
+        return TaskSuccessEvent(xcoms=result_xcoms(run, with_return_value=True))
 
     async def _start_run(self, hook: SimAsyncHook, deadline: Deadline) -> SimRun:
         from airflow_provider_sim.hooks.run_starter import start_in_turn
