@@ -101,35 +101,6 @@ class EmulatorControl:
             payload["fail"] = fail
         return list(self._call("POST", "release", payload)["released"])
 
-    def set_plan(self, plan: str | None, **overrides: Any) -> dict[str, Any]:
-        """Apply sim.ai ``plan``'s counters (``None``: self-hosted), with ``overrides`` on top.
-
-        :raises ValueError: on an unknown plan or a bad override.
-        """
-        return self.settings(plan=plan, **overrides)
-
-    def set_rate_limits(self, **limits: Any) -> dict[str, Any]:
-        """Change rate-limit settings only (``rate_limit_*``); ``None`` for no limit.
-
-        :raises ValueError: on a name that is not a rate-limit setting, or a bad value.
-        """
-        wrong = sorted(name for name in limits if not name.startswith("rate_limit_"))
-        if wrong:
-            raise ValueError(f"not rate-limit settings: {', '.join(wrong)}")
-        return self.settings(**limits)
-
-    def set_max_runs_in_flight(
-        self, cap: int | None, retry_after_seconds: float | None = None
-    ) -> dict[str, Any]:
-        """Cap the runs queued or running at once (``None``: no cap) and, optionally, the 429's wait.
-
-        :raises ValueError: on a bad value.
-        """
-        changes: dict[str, Any] = {"max_runs_in_flight": cap}
-        if retry_after_seconds is not None:
-            changes["concurrency_retry_after_seconds"] = retry_after_seconds
-        return self.settings(**changes)
-
     def reset(self) -> None:
         """Clear runs, logs, faults and buckets, and restore the settings the server started with."""
         self._call("POST", "reset")

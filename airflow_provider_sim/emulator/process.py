@@ -70,11 +70,6 @@ class EmulatorProcess:
         self._base_url: str | None = None
 
     @property
-    def command(self) -> list[str]:
-        """The command line the process runs."""
-        return list(self._args)
-
-    @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT``.
 
@@ -83,11 +78,6 @@ class EmulatorProcess:
         if self._base_url is None:
             raise RuntimeError("the emulator process has not been started")
         return self._base_url
-
-    @property
-    def pid(self) -> int | None:
-        """The process id, or ``None`` before start."""
-        return None if self._proc is None else self._proc.pid
 
     @property
     def control(self) -> EmulatorControl:

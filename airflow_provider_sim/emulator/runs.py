@@ -299,7 +299,6 @@ class Runner:
             run.block_outputs[outcome.block_id] = output
             run.pause_points.append((run.pause, output))
             run.cost = wf.cost
-            run.was_paused = True
             run.transition(RunStatus.PAUSED)
         self._end_stream(run)
 
@@ -317,7 +316,6 @@ class Runner:
         run.cost = WORKFLOWS[run.workflow_id].cost
         run.error_code = "CANCELLED"
         run.pause = None
-        run.cancel_requested = True
         run.transition(RunStatus.CANCELLED)
         self._end_stream(run)
         if run.task is not None and not run.task.done() and run.task is not _current_task():

@@ -102,7 +102,7 @@ class Run:
     """One execution and everything the API reports about it.
 
     ``started_at`` is the creation time (for an async run, the enqueue time, as Sim reports it).
-    The fields after ``base_url`` are runtime plumbing, not reported state.
+    The fields from ``task`` on are runtime plumbing, not reported state.
     """
 
     id: str
@@ -126,8 +126,6 @@ class Run:
     #: the failure is pinned to a block (v2 execute then says BLOCK_EXECUTION_FAILED)
     error_block_attributed: bool = False
     pause: PauseInfo | None = None
-    #: the run has paused at some point (a later resume of it is "not resumable", not "not found")
-    was_paused: bool = False
     #: every pause so far, in order, with the pausing block's output (Sim's pause points)
     pause_points: list[tuple[PauseInfo, Any]] = field(default_factory=list)
     cost: float | None = None
@@ -136,21 +134,25 @@ class Run:
     request_id: str = ""
     #: v1 execution-status reads still to answer ``running`` (``EmulatorSettings.v1_status_lag_reads``)
     lagging_reads: int = 0
+    #: the run has begun executing (Sim writes its log row then, so the run list shows it)
+    began: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     #: set while the run is paused or finished, cleared while it is queued or running
     settled: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-    cancel_requested: bool = False
     #: events for a streamed response: ("chunk" | "stream_error", blockId, text), then ("end", None, None)
     events: asyncio.Queue[tuple[str, str | None, str | None]] | None = field(default=None, repr=False)
     #: for a run of a holding workflow: resolved by a release, with ``None`` or a failure message
     release: asyncio.Future[str | None] | None = field(default=None, repr=False)
-    #: the run has begun executing (Sim writes its log row then, so the run list shows it)
-    began: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in INITIAL_STATUSES:
             raise ValueError(f"run {self.id}: a run cannot start as {self.status.value}")
         self.began = self.status is RunStatus.RUNNING
+
+    @property
+    def was_paused(self) -> bool:
+        """The run has paused at some point (a later resume of it is "not resumable", not "not found")."""
+        return bool(self.pause_points)
 
     @property
     def in_flight(self) -> bool:

@@ -88,7 +88,7 @@ def test_bad_plan_on_the_command_line_exits(capsys: pytest.CaptureFixture[str]) 
 def test_plan_through_the_control_api(emulator: EmulatorHandle) -> None:
     with pytest.raises(ValueError, match="plan must be one of"):
         emulator.control.settings(plan="gold")
-    current = emulator.control.set_plan("free", rate_limit_async=9)
+    current = emulator.control.settings(plan="free", rate_limit_async=9)
     assert counters(current) == (50, 9, 30, 10) and current["plan"] == "free"
     base, headers = emulator.base_url, emulator.headers
     limits = httpx.get(f"{base}/api/users/me/usage-limits", headers=headers).json()
@@ -98,10 +98,9 @@ def test_plan_through_the_control_api(emulator: EmulatorHandle) -> None:
     assert executed.headers["x-ratelimit-limit"] == "60" and executed.headers["x-ratelimit-remaining"] == "59"
     read = httpx.get(f"{base}/api/v2/workflows/echo/runs", headers=headers)
     assert read.headers["x-ratelimit-limit"] == "60" and read.headers["x-ratelimit-remaining"] == "59"
-    assert counters(emulator.control.set_plan(None)) == (None, None, None, None)
-    assert emulator.control.set_max_runs_in_flight(4, retry_after_seconds=0.25)["max_runs_in_flight"] == 4
-    assert emulator.control.set_rate_limits(rate_limit_ip=None)["rate_limit_ip"] is None
-    with pytest.raises(ValueError, match="not rate-limit settings"):
-        emulator.control.set_rate_limits(max_runs_in_flight=1)
+    assert counters(emulator.control.settings(plan=None)) == (None, None, None, None)
+    changed = emulator.control.settings(max_runs_in_flight=4, concurrency_retry_after_seconds=0.25)
+    assert changed["max_runs_in_flight"] == 4 and changed["concurrency_retry_after_seconds"] == 0.25
+    assert emulator.control.settings(rate_limit_ip=None)["rate_limit_ip"] is None
     emulator.control.reset()
     assert emulator.control.settings()["plan"] is None
