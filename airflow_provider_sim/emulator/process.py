@@ -71,10 +71,7 @@ class EmulatorProcess:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``.
-
-        :raises RuntimeError: before the process has started.
-        """
+        """``http://127.0.0.1:PORT`` (:raises RuntimeError: before the process has started)."""
         if self._base_url is None:
             raise RuntimeError("the emulator process has not been started")
         return self._base_url
@@ -129,24 +126,18 @@ class EmulatorProcess:
         self._stderr.seek(0)
         return self._stderr.read().decode(errors="replace")
 
-    def send_signal(self, signum: int) -> None:
-        """Send ``signum`` to the process (e.g. ``signal.SIGINT``).
-
-        :raises RuntimeError: before the process has started.
-        """
+    def _started(self) -> subprocess.Popen[bytes]:
         if self._proc is None:
             raise RuntimeError("the emulator process has not been started")
-        self._proc.send_signal(signum)
+        return self._proc
+
+    def send_signal(self, signum: int) -> None:
+        """Send ``signum`` to the process (e.g. ``signal.SIGINT``; :raises RuntimeError: before start)."""
+        self._started().send_signal(signum)
 
     def wait(self, timeout: float | None = None) -> int:
-        """Wait for the process to exit and return its status.
-
-        :raises subprocess.TimeoutExpired: if it is still running after ``timeout`` seconds.
-        :raises RuntimeError: before the process has started.
-        """
-        if self._proc is None:
-            raise RuntimeError("the emulator process has not been started")
-        return self._proc.wait(timeout=timeout)
+        """Wait for the process to exit and return its status (:raises subprocess.TimeoutExpired:)."""
+        return self._started().wait(timeout=timeout)
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """Send SIGTERM, wait up to ``timeout`` seconds, then kill; return the exit status."""

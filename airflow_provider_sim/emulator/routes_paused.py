@@ -19,7 +19,7 @@ from airflow_provider_sim.emulator.endpoints import EmulatorDep, api_key
 from airflow_provider_sim.emulator.messages import json_response, v1_error
 from airflow_provider_sim.emulator.runs import resume_links
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
-from airflow_provider_sim.emulator.workflows import WORKFLOWS
+from airflow_provider_sim.emulator.views import find_run
 
 router = APIRouter(dependencies=[Depends(api_key)])
 
@@ -92,9 +92,8 @@ def paused_detail(run: Run) -> dict[str, Any]:
 @router.get("/api/workflows/{workflow_id}/paused/{execution_id}")
 async def paused_execution(em: EmulatorDep, workflow_id: str, execution_id: str) -> Response:
     """``GET /api/workflows/{id}/paused/{executionId}``."""
-    if workflow_id not in WORKFLOWS:
-        return v1_error(404, "Workflow not found")
-    run = em.store.get(execution_id)
-    if run is None or run.workflow_id != workflow_id or not run.pause_points:
-        return v1_error(404, "Paused execution not found")
+    not_paused = v1_error(404, "Paused execution not found")
+    run = find_run(em.store, workflow_id, execution_id, v1_error(404, "Workflow not found"), not_paused)
+    if not run.pause_points:
+        return not_paused
     return json_response(200, paused_detail(run))

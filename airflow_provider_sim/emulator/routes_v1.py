@@ -13,16 +13,18 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from airflow_provider_sim.emulator.config import MAX_EXECUTION_TIMEOUT_SECONDS
 from airflow_provider_sim.emulator.endpoints import EmulatorDep, api_key, base_url
-from airflow_provider_sim.emulator.messages import Refused, json_body, json_response, new_request_id, v1_error
+from airflow_provider_sim.emulator.messages import json_body, json_response, new_request_id, v1_error
 from airflow_provider_sim.emulator.runs import Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.views import (
     CONCURRENCY_MESSAGE,
+    cancel_view,
     concurrency_details,
     cost_view,
     elapsed_ms,
     end_time,
     failure_message,
+    find_run,
     id_problem,
     pause_view,
     resume_refusal,
@@ -255,12 +257,8 @@ async def job_status(em: EmulatorDep, job_id: str) -> Response:
 
 
 def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run:
-    if workflow_id not in WORKFLOWS:
-        raise Refused(v1_error(404, "Workflow not found", "WORKFLOW_NOT_FOUND"))
-    run = em.store.get(run_id)
-    if run is None or run.workflow_id != workflow_id:
-        raise Refused(v1_error(404, "Execution not found"))
-    return run
+    no_workflow = v1_error(404, "Workflow not found", "WORKFLOW_NOT_FOUND")
+    return find_run(em.store, workflow_id, run_id, no_workflow, v1_error(404, "Execution not found"))
 
 
 @router.get(EXECUTION_PATH)
@@ -298,17 +296,7 @@ async def cancel_execution(em: EmulatorDep, workflow_id: str, execution_id: str)
     run = _find_run(em, workflow_id, execution_id)
     if run.status in (RunStatus.COMPLETED, RunStatus.FAILED):
         return v1_error(409, f"Execution cannot be cancelled while {run.status.value}")
-    result = em.runner.cancel(run)
-    payload = {
-        "success": True,
-        "executionId": run.id,
-        "redisAvailable": True,
-        "durablyRecorded": result.cancelled,
-        "locallyAborted": result.locally_aborted,
-        "pausedCancelled": result.paused_cancelled,
-        "reason": "recorded" if result.cancelled else "already_cancelled",
-    }
-    return json_response(200, payload)
+    return json_response(200, cancel_view(run, em.runner.cancel(run), "executionId", "already_cancelled"))
 
 
 @router.post("/api/resume/{workflow_id}/{execution_id}/{context_id}")

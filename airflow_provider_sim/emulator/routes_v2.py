@@ -34,11 +34,13 @@ from airflow_provider_sim.emulator.v2_validation import (
 )
 from airflow_provider_sim.emulator.views import (
     CONCURRENCY_MESSAGE,
+    cancel_view,
     concurrency_details,
     cost_view,
     elapsed_ms,
     end_time,
     failure_message,
+    find_run,
     pause_view,
     resume_refusal,
     retry_after_header,
@@ -176,11 +178,8 @@ def run_result(run: Run, result_id: str | None = None) -> dict[str, Any]:
 
 
 def _find_run(em: Emulator, workflow_id: str, run_id: str) -> Run:
-    _workflow_or_404(workflow_id)
-    run = em.store.get(run_id)
-    if run is None or run.workflow_id != workflow_id:
-        raise Refused(v2_error(404, "Run not found"))
-    return run
+    no_workflow = v2_error(404, "Workflow not found")
+    return find_run(em.store, workflow_id, run_id, no_workflow, v2_error(404, "Run not found"))
 
 
 @router.api_route(RUN_PATH, methods=GET_AND_HEAD, dependencies=[metered("workflows.runs.read")])
@@ -216,16 +215,7 @@ async def cancel_run(em: EmulatorDep, workflow_id: str, run_id: str) -> Response
     """``POST .../runs/{runId}/cancel``: a finished run answers 200 with an ``already_*`` reason."""
     run = _find_run(em, workflow_id, run_id)
     result = em.runner.cancel(run)
-    data = {
-        "success": True,
-        "runId": run.id,
-        "redisAvailable": True,
-        "durablyRecorded": result.cancelled,
-        "locallyAborted": result.locally_aborted,
-        "pausedCancelled": result.paused_cancelled,
-        "reason": "recorded" if result.cancelled else f"already_{result.previous.value}",
-    }
-    return v2_data(data)
+    return v2_data(cancel_view(run, result, "runId", f"already_{result.previous.value}"))
 
 
 @router.post(RUN_PATH + "/resume", dependencies=[metered("workflows.runs.resume")])

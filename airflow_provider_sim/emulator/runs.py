@@ -13,7 +13,6 @@ going when the client that started them disconnects.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -170,14 +169,9 @@ class Runner:
     def release(
         self, run_ids: list[str] | None = None, workflow_id: str | None = None, fail: str | None = None
     ) -> list[str]:
-        """End held runs: complete them with their input (a held async run of another workflow:
-        let it run), or fail them with ``fail``.
-
-        :param run_ids: these runs only (ids of other runs are ignored); default: every held run.
-        :param workflow_id: only runs of this workflow.
-        :return: the ids of the runs released, in start order (a run still queued is released
-            as well: it completes as soon as it starts).
-        """
+        """End held runs (``run_ids``, else all; of ``workflow_id`` only if given): complete them
+        (a held async run of another workflow: let it run), or fail them with ``fail``. Return the
+        ids released, in start order (a queued run too: it completes as soon as it starts)."""
         wanted = None if run_ids is None else set(run_ids)
         released = []
         for run in self.store.all():
@@ -318,7 +312,7 @@ class Runner:
         run.pause = None
         run.transition(RunStatus.CANCELLED)
         self._end_stream(run)
-        if run.task is not None and not run.task.done() and run.task is not _current_task():
+        if run.task is not None and not run.task.done() and run.task is not asyncio.current_task():
             run.task.cancel()
 
     @staticmethod
@@ -336,9 +330,3 @@ def resume_links(run: Run, context_id: str) -> dict[str, str]:
         "executionId": run.id,
         "workflowId": run.workflow_id,
     }
-
-
-def _current_task() -> asyncio.Task[Any] | None:
-    with contextlib.suppress(RuntimeError):
-        return asyncio.current_task()
-    return None

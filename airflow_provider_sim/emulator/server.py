@@ -21,11 +21,6 @@ except ImportError:  # httptools is optional for uvicorn
 
 
 def _expose_transport(protocol: Any) -> None:
-    """Wrap the protocol's ASGI app so each request's scope carries this connection's transport.
-
-    uvicorn gives an ASGI app no way to reach the socket; the ``reset`` fault needs it to send a
-    TCP RST. The wrapper is per connection, so the transport is always the request's own.
-    """
     inner = protocol.app
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -35,8 +30,11 @@ def _expose_transport(protocol: Any) -> None:
     protocol.app = app
 
 
-def _exposing(base: type[Any]) -> type[asyncio.Protocol]:
-    """``base`` (one of uvicorn's HTTP protocols), exposing the transport to the app."""
+def http_protocol_class() -> type[asyncio.Protocol]:
+    """uvicorn's fastest HTTP protocol (httptools, else h11), putting each connection's transport
+    in its requests' scope: uvicorn gives an ASGI app no way to reach the socket, and the
+    ``reset`` fault needs it to send a TCP RST."""
+    base: type[Any] = H11Protocol if HttpToolsProtocol is None else HttpToolsProtocol
 
     class TransportExposingProtocol(base):  # type: ignore[misc,valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -44,11 +42,6 @@ def _exposing(base: type[Any]) -> type[asyncio.Protocol]:
             _expose_transport(self)
 
     return TransportExposingProtocol
-
-
-def http_protocol_class() -> type[asyncio.Protocol]:
-    """The fastest available protocol class that exposes the transport (httptools, else h11)."""
-    return _exposing(H11Protocol if HttpToolsProtocol is None else HttpToolsProtocol)
 
 
 class EmulatorServer(uvicorn.Server):

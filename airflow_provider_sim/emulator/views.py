@@ -7,10 +7,11 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
-from airflow_provider_sim.emulator.messages import SSE_HEADERS, sse_frame
-from airflow_provider_sim.emulator.state import Run, RunStatus, iso, utcnow
+from airflow_provider_sim.emulator.messages import SSE_HEADERS, Refused, sse_frame
+from airflow_provider_sim.emulator.runs import CancelResult
+from airflow_provider_sim.emulator.state import Run, RunStatus, RunStore, iso, utcnow
 from airflow_provider_sim.emulator.workflows import WORKFLOWS
 
 _MISSING = object()
@@ -34,6 +35,33 @@ def id_problem(value: str, noun: str) -> str | None:
     if not RUN_ID_PATTERN.fullmatch(value):
         return f"{noun} can only contain letters, numbers, dots, underscores, colons, and hyphens"
     return None
+
+
+def find_run(store: RunStore, workflow_id: str, run_id: str, no_workflow: Response, no_run: Response) -> Run:
+    """The run ``run_id`` of workflow ``workflow_id``.
+
+    :raises Refused: with ``no_workflow`` for an unknown workflow, ``no_run`` for an unknown run.
+    """
+    if workflow_id not in WORKFLOWS:
+        raise Refused(no_workflow)
+    run = store.get(run_id)
+    if run is None or run.workflow_id != workflow_id:
+        raise Refused(no_run)
+    return run
+
+
+def cancel_view(run: Run, result: CancelResult, id_key: str, already: str) -> dict[str, Any]:
+    """The body of a cancel answer (``id_key``: ``executionId`` or ``runId``; ``already``: the
+    reason a run that had already ended gives)."""
+    return {
+        "success": True,
+        id_key: run.id,
+        "redisAvailable": True,
+        "durablyRecorded": result.cancelled,
+        "locallyAborted": result.locally_aborted,
+        "pausedCancelled": result.paused_cancelled,
+        "reason": "recorded" if result.cancelled else already,
+    }
 
 
 def retry_after_header(seconds: float) -> str:
