@@ -99,16 +99,6 @@ class Emulator:
         return entry
 
 
-def auth_failure(request: Request, api_key: str) -> str | None:
-    """Why the request is not authenticated, or ``None`` if its ``X-API-Key`` is right."""
-    sent = request.headers.get("x-api-key")
-    if sent is None:  # no key, or one sent as ``Authorization: Bearer``: Sim says no more than this
-        return "Unauthorized"
-    if not key_matches(sent, api_key):
-        return "Invalid API key"
-    return None
-
-
 def key_matches(sent: str, api_key: str) -> bool:
     """Compare keys in constant time."""
     return hmac.compare_digest(sent.encode(), api_key.encode())

@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import Message, Scope
 
-from airflow_provider_sim.emulator.core import Emulator, auth_failure
+from airflow_provider_sim.emulator.core import Emulator, key_matches
 from airflow_provider_sim.emulator.messages import (
     Refused,
     rate_limit_headers,
@@ -51,8 +51,10 @@ def per_ip_limit(request: Request, em: EmulatorDep) -> None:
 
 def api_key(request: Request, em: EmulatorDep) -> None:
     """The request's ``X-API-Key`` is the emulator's, else a 401 in the path's error shape."""
-    failure = auth_failure(request, em.config.api_key)
-    if failure is not None:
+    sent = request.headers.get("x-api-key")
+    if sent is None or not key_matches(sent, em.config.api_key):
+        # no key, or one sent as ``Authorization: Bearer``: Sim says no more than "Unauthorized"
+        failure = "Unauthorized" if sent is None else "Invalid API key"
         v2 = request.url.path.startswith("/api/v2/")
         raise Refused(v2_error(401, failure) if v2 else v1_error(401, failure))
 

@@ -137,9 +137,6 @@ class RateLimiter:
 
     def __init__(self, settings: EmulatorSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._buckets: dict[Counter, TokenBucket | None] = {}
-        self._operations: dict[str, TokenBucket] = {}
-        self._ips: dict[str, TokenBucket] = {}
         self._settings = settings
         self.configure(settings)
 
@@ -152,32 +149,29 @@ class RateLimiter:
     def configure(self, settings: EmulatorSettings) -> None:
         """Rebuild every bucket (full) from ``settings``."""
         self._settings = settings
-        self._buckets = {
+        self._buckets: dict[Counter, TokenBucket | None] = {
             "sync": self._bucket(settings.rate_limit_sync, settings.rate_limit_burst),
             "async": self._bucket(settings.rate_limit_async, settings.rate_limit_burst),
         }
-        self._operations = {}
-        self._ips = {}
+        self._keyed: dict[str, TokenBucket] = {}  # per operation and per IP, made on first use
 
     def take_operation(self, operation: str) -> BucketState:
         """Charge one call to the bucket of v2 ``operation`` (e.g. ``workflows.runs.read``)."""
-        settings = self._settings
         return self._take_keyed(
-            self._operations, operation, settings.rate_limit_api, settings.rate_limit_api_burst
+            f"op:{operation}", self._settings.rate_limit_api, self._settings.rate_limit_api_burst
         )
 
     def take_ip(self, client_host: str) -> BucketState:
         """Charge one request to the bucket of ``client_host`` (the per-IP limit before auth)."""
-        settings = self._settings
-        return self._take_keyed(self._ips, client_host, settings.rate_limit_ip, settings.rate_limit_ip_burst)
+        return self._take_keyed(
+            f"ip:{client_host}", self._settings.rate_limit_ip, self._settings.rate_limit_ip_burst
+        )
 
-    def _take_keyed(
-        self, buckets: dict[str, TokenBucket], key: str, rate: float | None, burst: float | None
-    ) -> BucketState:
-        bucket = buckets.get(key) or self._bucket(rate, burst)
+    def _take_keyed(self, key: str, rate: float | None, burst: float | None) -> BucketState:
+        bucket = self._keyed.get(key) or self._bucket(rate, burst)
         if bucket is None:
             return unlimited_state()
-        buckets[key] = bucket
+        self._keyed[key] = bucket
         return bucket.take()
 
     def take(self, counter: Counter) -> BucketState:

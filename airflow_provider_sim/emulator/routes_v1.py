@@ -14,24 +14,22 @@ from fastapi import APIRouter, Depends, Request, Response
 from airflow_provider_sim.emulator.config import MAX_EXECUTION_TIMEOUT_SECONDS
 from airflow_provider_sim.emulator.endpoints import EmulatorDep, api_key, base_url
 from airflow_provider_sim.emulator.messages import json_body, json_response, new_request_id, v1_error
-from airflow_provider_sim.emulator.runs import Rejected
+from airflow_provider_sim.emulator.runs import REFUSALS, Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.views import (
     CONCURRENCY_MESSAGE,
     cancel_view,
     concurrency_details,
-    cost_view,
     elapsed_ms,
     end_time,
     failure_message,
     find_run,
     id_problem,
-    pause_view,
     resume_refusal,
     retry_after_header,
-    select_outputs,
     split_selectors,
     sse_response,
+    status_view,
 )
 from airflow_provider_sim.emulator.workflows import WORKFLOWS, WORKSPACE_ID
 
@@ -65,12 +63,6 @@ CONTROL_KEYS = frozenset(
 )
 USER_ID = "emulator-user"
 INVALID_JSON = "Invalid JSON in request body"
-_REJECTIONS: dict[str, tuple[int, str, str | None]] = {
-    "not_found": (404, "Workflow not found", None),
-    "not_deployed": (403, "Workflow is not deployed", None),
-    "usage_limit": (402, "Usage limit exceeded. Please upgrade your plan to continue.", None),
-    "rate_limited": (429, "Rate limit exceeded. Please try again later.", None),
-}
 
 
 def workflow_input(body: dict[str, Any]) -> Any:
@@ -129,8 +121,7 @@ async def execute(em: EmulatorDep, req: Request, workflow_id: str) -> Response:
                 {"retry-after": retry_after_header(wait)},
                 **details,
             )
-        status, message, code = _REJECTIONS[admission.reason]
-        return v1_error(status, message, code)
+        return v1_error(*REFUSALS[admission.reason])
     run = em.runner.start(
         admission.workflow,
         client_id=client_id,
@@ -267,21 +258,9 @@ async def execution_status(em: EmulatorDep, req: Request, workflow_id: str, exec
     run = _find_run(em, workflow_id, execution_id)
     include_output = req.query_params.get("includeOutput") == "true"
     selectors = split_selectors(req.query_params.get("selectedOutputs"))
-    payload: dict[str, Any] = {
-        "executionId": execution_id,
-        "workflowId": run.workflow_id,
-        "status": run.status.value,
-        "trigger": "api",
-        "level": "error" if run.status is RunStatus.FAILED else "info",
-        "startedAt": iso(run.started_at),
-        "endedAt": end_time(run),
-        "totalDurationMs": run.duration_ms,
-        "paused": pause_view(run, v2=False),
-        "cost": cost_view(run),
-        "error": failure_message(run) if run.status is RunStatus.FAILED else None,
-        "finalOutput": run.output if include_output and run.status is RunStatus.COMPLETED else None,
-        "blockOutputs": None if selectors is None else select_outputs(run, selectors),
-    }
+    failed = run.status is RunStatus.FAILED
+    payload = status_view(run, execution_id, include_output, selectors, v2=False)
+    payload.update(level="error" if failed else "info", error=failure_message(run) if failed else None)
     if run.lagging_reads > 0:
         # Sim answers a v1 sync run before its log row is final: a read right after says running
         run.lagging_reads -= 1

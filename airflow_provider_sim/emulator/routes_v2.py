@@ -23,7 +23,7 @@ from airflow_provider_sim.emulator.endpoints import (
 )
 from airflow_provider_sim.emulator.messages import Refused, json_body, v2_data, v2_error
 from airflow_provider_sim.emulator.routes_v2_list import list_runs
-from airflow_provider_sim.emulator.runs import Rejected
+from airflow_provider_sim.emulator.runs import REFUSALS, Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.v2_validation import (
     issue,
@@ -36,17 +36,15 @@ from airflow_provider_sim.emulator.views import (
     CONCURRENCY_MESSAGE,
     cancel_view,
     concurrency_details,
-    cost_view,
     elapsed_ms,
     end_time,
     failure_message,
     find_run,
-    pause_view,
     resume_refusal,
     retry_after_header,
-    select_outputs,
     split_selectors,
     sse_response,
+    status_view,
 )
 from airflow_provider_sim.emulator.workflows import WORKFLOWS, WORKSPACE_ID, Workflow
 
@@ -58,11 +56,6 @@ WORKFLOW_PATH = "/api/v2/workflows/{workflow_id}"
 RUN_PATH = WORKFLOW_PATH + "/runs/{run_id}"
 TOO_LARGE_MESSAGE = "Request body is too large"
 NOT_AN_OBJECT = "Expected a JSON object body"
-_REJECTIONS: dict[str, tuple[int, str, dict[str, Any] | None]] = {
-    "not_found": (404, "Workflow not found", None),
-    "not_deployed": (403, "Workflow is not deployed", {"code": "WORKFLOW_NOT_DEPLOYED"}),
-    "usage_limit": (402, "Usage limit exceeded. Please upgrade your plan to continue.", None),
-}
 
 
 def _combination_error(body: dict[str, Any], req: Request) -> str | None:
@@ -130,17 +123,15 @@ def _rejection(rejected: Rejected, client_id: str | None, concurrency_wait: floa
     if rejected.reason == "conflict":
         details = {"code": "RUN_ID_CONFLICT", "runId": client_id}
         return v2_error(409, "Run ID has already been used", details, {"x-run-id": client_id or ""})
-    if rejected.reason == "rate_limited":
-        details = {"code": "RATE_LIMIT_EXCEEDED", "retryAfter": iso(rejected.bucket.reset_at)}
-        headers = {"retry-after": rejected.bucket.retry_after_header}
-        return v2_error(429, "Rate limit exceeded. Please try again later.", details, headers)
     if rejected.reason == "concurrency":
         details = concurrency_details(concurrency_wait)
-        return v2_error(
-            429, CONCURRENCY_MESSAGE, details, {"retry-after": retry_after_header(concurrency_wait)}
-        )
-    status, message, details_ = _REJECTIONS[rejected.reason]
-    return v2_error(status, message, details_)
+        headers = {"retry-after": retry_after_header(concurrency_wait)}
+        return v2_error(429, CONCURRENCY_MESSAGE, details, headers)
+    status, message = REFUSALS[rejected.reason]
+    if rejected.reason == "rate_limited":
+        details = {"code": "RATE_LIMIT_EXCEEDED", "retryAfter": iso(rejected.bucket.reset_at)}
+        return v2_error(status, message, details, {"retry-after": rejected.bucket.retry_after_header})
+    return v2_error(status, message, {"code": "WORKFLOW_NOT_DEPLOYED"} if status == 403 else None)
 
 
 def error_view(run: Run, *, on_execute: bool) -> dict[str, Any] | None:
@@ -193,20 +184,8 @@ async def get_run(em: EmulatorDep, req: Request, workflow_id: str, run_id: str) 
     run = _find_run(em, workflow_id, run_id)
     # as on Sim, an empty list (``selectedOutputs=``) selects nothing, as if absent
     selectors = split_selectors(req.query_params.get("selectedOutputs")) or None
-    data = {
-        "runId": run_id,
-        "workflowId": run.workflow_id,
-        "status": run.status.value,
-        "trigger": "api",
-        "startedAt": iso(run.started_at),
-        "endedAt": end_time(run),
-        "durationMs": run.duration_ms,
-        "paused": pause_view(run, v2=True),
-        "cost": cost_view(run),
-        "error": error_view(run, on_execute=False),
-        "output": run.output if include == "true" and run.status is RunStatus.COMPLETED else None,
-        "blockOutputs": None if selectors is None else select_outputs(run, selectors),
-    }
+    data = status_view(run, run_id, include == "true", selectors, v2=True)
+    data["error"] = error_view(run, on_execute=False)
     return v2_data(data)
 
 

@@ -57,6 +57,15 @@ class Admitted:
     bucket: BucketState
 
 
+#: Sim's answer to an execute rejected for these reasons (conflict and concurrency: per generation)
+REFUSALS: dict[str, tuple[int, str]] = {
+    "not_found": (404, "Workflow not found"),
+    "not_deployed": (403, "Workflow is not deployed"),
+    "usage_limit": (402, "Usage limit exceeded. Please upgrade your plan to continue."),
+    "rate_limited": (429, "Rate limit exceeded. Please try again later."),
+}
+
+
 @dataclass(frozen=True)
 class Rejected:
     """The execute is refused before any run exists."""

@@ -133,6 +133,27 @@ def pause_view(run: Run, *, v2: bool) -> dict[str, Any] | None:
     return view
 
 
+def status_view(
+    run: Run, run_id: str, include_output: bool, selectors: list[str] | None, *, v2: bool
+) -> dict[str, Any]:
+    """What a status read of both generations says (v1 names three keys its own way; the caller
+    adds ``error``, and v1 its ``level``)."""
+    output = run.output if include_output and run.status is RunStatus.COMPLETED else None
+    return {
+        "runId" if v2 else "executionId": run_id,
+        "workflowId": run.workflow_id,
+        "status": run.status.value,
+        "trigger": "api",
+        "startedAt": iso(run.started_at),
+        "endedAt": end_time(run),
+        "durationMs" if v2 else "totalDurationMs": run.duration_ms,
+        "paused": pause_view(run, v2=v2),
+        "cost": cost_view(run),
+        "output" if v2 else "finalOutput": output,
+        "blockOutputs": None if selectors is None else select_outputs(run, selectors),
+    }
+
+
 def resume_refusal(run: Run, context_id: str) -> tuple[int, str] | None:
     """Why a resume of ``run`` at ``context_id`` is refused (status and Sim's message), or ``None``."""
     if not run.was_paused:
