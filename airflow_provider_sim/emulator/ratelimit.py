@@ -52,8 +52,13 @@ class BucketState:
 
     @property
     def retry_after_header(self) -> str:
-        """``Retry-After`` in whole seconds, at least 1 (as Sim rounds it)."""
-        return str(max(1, math.ceil(self.retry_after)))
+        """``Retry-After`` until the next refill."""
+        return retry_after_header(self.retry_after)
+
+
+def retry_after_header(seconds: float) -> str:
+    """``Retry-After`` for a wait of ``seconds``: whole seconds, at least 1, as Sim sends it."""
+    return str(max(1, math.ceil(seconds)))
 
 
 class TokenBucket:

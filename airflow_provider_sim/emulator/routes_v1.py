@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from airflow_provider_sim.emulator.config import MAX_EXECUTION_TIMEOUT_SECONDS
 from airflow_provider_sim.emulator.endpoints import EmulatorDep, api_key, base_url
 from airflow_provider_sim.emulator.messages import json_body, json_response, new_request_id, v1_error
+from airflow_provider_sim.emulator.ratelimit import retry_after_header
 from airflow_provider_sim.emulator.runs import REFUSALS, Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
 from airflow_provider_sim.emulator.views import (
@@ -26,7 +27,6 @@ from airflow_provider_sim.emulator.views import (
     find_run,
     id_problem,
     resume_refusal,
-    retry_after_header,
     split_selectors,
     sse_response,
     status_view,

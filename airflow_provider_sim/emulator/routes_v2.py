@@ -22,6 +22,7 @@ from airflow_provider_sim.emulator.endpoints import (
     per_ip_limit,
 )
 from airflow_provider_sim.emulator.messages import Refused, json_body, v2_data, v2_error
+from airflow_provider_sim.emulator.ratelimit import retry_after_header
 from airflow_provider_sim.emulator.routes_v2_list import list_runs
 from airflow_provider_sim.emulator.runs import REFUSALS, Rejected
 from airflow_provider_sim.emulator.state import Run, RunStatus, iso
@@ -41,7 +42,6 @@ from airflow_provider_sim.emulator.views import (
     failure_message,
     find_run,
     resume_refusal,
-    retry_after_header,
     split_selectors,
     sse_response,
     status_view,

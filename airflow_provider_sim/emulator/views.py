@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -62,11 +61,6 @@ def cancel_view(run: Run, result: CancelResult, id_key: str, already: str) -> di
         "pausedCancelled": result.paused_cancelled,
         "reason": "recorded" if result.cancelled else already,
     }
-
-
-def retry_after_header(seconds: float) -> str:
-    """``Retry-After`` for a wait of ``seconds``: whole seconds, at least 1, as Sim sends it."""
-    return str(max(1, math.ceil(seconds)))
 
 
 def concurrency_details(seconds: float) -> dict[str, Any]:
