@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_sim.exceptions import SimConfigurationError
 from airflow_provider_sim.links import XCOM_RUN_ID
 from airflow_provider_sim.protocol.build import check_workflow_id
-from airflow_provider_sim.version_compat import Asset, Context
+from airflow_provider_sim.version_compat import AIRFLOW_V_3_0_PLUS, Asset, Context
 
 if TYPE_CHECKING:
     from airflow_provider_sim.protocol.models import SimRun
@@ -37,6 +37,11 @@ def check_end_from_trigger(op: Any) -> None:
     :raises SimConfigurationError: naming what to change.
     """
     needs = [
+        (
+            AIRFLOW_V_3_0_PLUS,
+            "Airflow 3 (its triggerer stores a TaskSuccessEvent's XComs as JSON strings, so the output "
+            "would reach XCom and downstream tasks as a string; tests/triggers/test_sim_trigger_end.py)",
+        ),
         (
             not op.deferrable,
             "deferrable=False (only a deferred task waits in the triggerer)",

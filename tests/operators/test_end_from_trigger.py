@@ -16,9 +16,11 @@ import pytest
 from airflow_provider_sim.emulator.control import EmulatorHandle
 from airflow_provider_sim.exceptions import SimConfigurationError
 from airflow_provider_sim.operators.sim import SimExecuteWorkflowOperator
-from airflow_provider_sim.version_compat import Asset
+from airflow_provider_sim.version_compat import AIRFLOW_V_3_0_PLUS, Asset
 from tests.dag_runner import RunDag
 from tests.operators.test_sim_operator import assert_deferred, assert_published
+
+AIRFLOW_2 = pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="refused on Airflow 3 (XComs stored as strings)")
 
 IMPORTS = "from airflow.providers.common.compat.sdk import task\n"
 
@@ -40,12 +42,14 @@ def test_combinations_that_need_the_worker_are_refused(kwargs: dict[str, Any], n
         SimExecuteWorkflowOperator(task_id="t", workflow_id="echo", end_from_trigger=True, **kwargs)
 
 
+@AIRFLOW_2
 def test_off_by_default_and_passed_to_the_trigger() -> None:
     assert SimExecuteWorkflowOperator(task_id="t", workflow_id="echo").end_from_trigger is False
     op = SimExecuteWorkflowOperator(task_id="t", workflow_id="echo", deferrable=True, end_from_trigger=True)
     assert op.end_from_trigger is True
 
 
+@AIRFLOW_2
 def test_completed_run_returns_its_output(run_dag: RunDag, emulator: EmulatorHandle) -> None:
     result = run_dag(
         """
@@ -75,6 +79,7 @@ def test_completed_run_returns_its_output(run_dag: RunDag, emulator: EmulatorHan
         assert f"The trigger saw Sim run {run['id']} complete; this runner resumed" in result.log
 
 
+@AIRFLOW_2
 def test_failed_run_still_fails_with_its_message(run_dag: RunDag, emulator: EmulatorHandle) -> None:
     result = run_dag(
         """
@@ -87,3 +92,11 @@ def test_failed_run_still_fails_with_its_message(run_dag: RunDag, emulator: Emul
     assert "this runner resumed the task" not in result.log  # the usual event, not the task's end
     [execution] = emulator.control.executions()
     assert execution["status"] == "failed"
+
+
+@pytest.mark.skipif(
+    not AIRFLOW_V_3_0_PLUS, reason="Airflow 2.10+ stores the event's XComs as the worker does"
+)
+def test_refused_on_airflow_3() -> None:
+    with pytest.raises(SimConfigurationError, match=r"Airflow 3 .*as a string"):
+        SimExecuteWorkflowOperator(task_id="t", workflow_id="echo", deferrable=True, end_from_trigger=True)
