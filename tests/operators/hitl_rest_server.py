@@ -29,9 +29,24 @@ def use_wal(server: AirflowServer) -> None:
         db.execute("PRAGMA journal_mode=WAL")
 
 
+#: the state of a task that waits for a person's answer on 3.3 (scheduler-managed, no trigger)
+PARKED_STATE = "awaiting_input"
+
+
+def parks_tasks(server: AirflowServer) -> bool:
+    """Whether this Airflow parks a task waiting for a person in ``awaiting_input`` (3.3+)."""
+    major, minor = (int(part) for part in server.version.split(".")[:2])
+    return (major, minor) >= (3, 3)
+
+
+def task_path(dag_id: str, run_id: str, task_id: str) -> str:
+    """Airflow's REST path of an unmapped task instance."""
+    return f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
+
+
 def hitl_path(dag_id: str, run_id: str, task_id: str) -> str:
     """Airflow's REST path of a task's Required Action (the same on 3.1, 3.2 and 3.3)."""
-    return f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails"
+    return f"{task_path(dag_id, run_id, task_id)}/-1/hitlDetails"
 
 
 def dag_file(dag_id: str, body: str, *, shim: bool) -> str:
@@ -75,7 +90,14 @@ def wait_for_required_action(
     log: Path,
     timeout: float = 240,
 ) -> tuple[str, dict[str, Any]]:
-    """The DAG run id and the task's unanswered Required Action, read through the REST API.
+    """The DAG run id and the task's unanswered Required Action, read through the REST API; on 3.3
+    once the task is parked for it (``awaiting_input``). On 3.1/3.2 ``HITLTrigger`` reads the answer
+    whenever it comes.
+
+    Waiting for the parked state matters on 3.3: an answer given between the operator writing its
+    request and the task parking is resumed by the execution API (the TI goes to ``scheduled``), but
+    ``airflow dags test`` then sets the state its in-process run reported (``awaiting_input``) over
+    it, and waits for an answer that was already given. A real worker does not do that.
 
     :raises AssertionError: ``dags test`` ended, or nothing asked within ``timeout``; the message
         has the last REST answers, the tail of ``dags test``'s output (``log``) and the server's log.
@@ -93,7 +115,13 @@ def wait_for_required_action(
             detail = server.request("GET", hitl_path(dag_id, run["dag_run_id"], task_id))
             last_answers[run["dag_run_id"]] = f"{detail.status} {detail.text[:300]}"
             if detail.status == 200 and not detail.json().get("response_received"):
-                return str(run["dag_run_id"]), detail.json()
+                if not parks_tasks(server):
+                    return str(run["dag_run_id"]), detail.json()
+                task = server.request("GET", task_path(dag_id, run["dag_run_id"], task_id))
+                state = task.json().get("state") if task.status == 200 else None
+                last_answers["task state"] = str(state)
+                if state == PARKED_STATE:
+                    return str(run["dag_run_id"]), detail.json()
         time.sleep(0.5)
     raise AssertionError(
         f"{task_id} asked nothing through the REST API within {timeout:.0f} s; last answers {last_answers}\n"
