@@ -26,9 +26,7 @@ from airflow_provider_sim.hooks.run_watcher import NO_DEADLINE
 from airflow_provider_sim.hooks.settings import SimSettings
 from airflow_provider_sim.hooks.sim_async import SimAsyncHook
 from airflow_provider_sim.protocol import flows
-from airflow_provider_sim.protocol.build import build_list_runs
 from airflow_provider_sim.protocol.models import SimRun
-from airflow_provider_sim.protocol.parse import parse_run_list
 from airflow_provider_sim.protocol.quota import budget_for
 from airflow_provider_sim.protocol.run_events import list_pause
 
@@ -118,10 +116,9 @@ class RunFeed:
         runs: list[SimRun] = []
         cursor: str | None = None
         while True:
-            spec = build_list_runs(self.workflow_id, start_date=since, cursor=cursor)
             self.pages += 1
             page = await hook._drive(
-                flows.single(spec, lambda response: parse_run_list(response, self.workflow_id)), NO_DEADLINE
+                flows.list_runs(self.workflow_id, start_date=since, cursor=cursor), NO_DEADLINE
             )
             runs += page.runs
             cursor = page.next_cursor

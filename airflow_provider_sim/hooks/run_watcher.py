@@ -32,9 +32,7 @@ from airflow_provider_sim.exceptions import SimError, SimNotFoundError, SimWaitT
 from airflow_provider_sim.hooks.settings import SimSettings
 from airflow_provider_sim.hooks.sim_async import SimAsyncHook
 from airflow_provider_sim.protocol import flows
-from airflow_provider_sim.protocol.build import build_list_runs
 from airflow_provider_sim.protocol.models import ApiVersion, RunStatus, SimRun
-from airflow_provider_sim.protocol.parse import parse_run_list
 from airflow_provider_sim.protocol.quota import budget_for
 from airflow_provider_sim.protocol.turns import TurnBook
 from airflow_provider_sim.protocol.watch import Waiter, WatchBook, WatchedRun
@@ -241,10 +239,9 @@ class RunWatcher:
         ended: list[WatchedRun] = []
         cursor: str | None = None
         while True:
-            spec = build_list_runs(workflow_id, start_date=start, cursor=cursor)
             self.sent["list"] += 1
             page = await hook._drive(
-                flows.single(spec, lambda response: parse_run_list(response, workflow_id)), NO_DEADLINE
+                flows.list_runs(workflow_id, start_date=start, cursor=cursor), NO_DEADLINE
             )
             listed.update(run.run_id for run in page.runs)
             ended += self.book.take_listed(workflow_id, page.runs, self._now())

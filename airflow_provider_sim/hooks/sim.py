@@ -37,7 +37,6 @@ from airflow_provider_sim.protocol.build import (
     build_deployment_status,
     build_execute,
     build_get_workflow,
-    build_list_runs,
     build_usage_limits,
     check_run_id,
     new_run_id,
@@ -61,7 +60,6 @@ from airflow_provider_sim.protocol.parse import (
     connection_error,
     parse_deployment,
     parse_execute,
-    parse_run_list,
     parse_usage_limits,
     parse_workflow,
 )
@@ -338,8 +336,7 @@ class SimHook(SimBaseHook):
     ) -> RunPage:
         """One page of the workflow's runs started at or after ``start_date``, oldest first (v2
         servers only): summaries without output; pass ``next_cursor`` back for the next page."""
-        spec = build_list_runs(workflow_id, start_date=start_date, cursor=cursor)
-        return self._drive(flows.single(spec, lambda response: parse_run_list(response, workflow_id)))
+        return self._drive(flows.list_runs(workflow_id, start_date=start_date, cursor=cursor))
 
     def get_job(self, job_id: str) -> SimRun:
         """Read a legacy async job (``/api/jobs/{job_id}``), whatever the connection's API version."""

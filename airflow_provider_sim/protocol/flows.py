@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 from airflow_provider_sim.exceptions import (
@@ -28,6 +29,7 @@ from airflow_provider_sim.protocol.build import (
     build_execute,
     build_get_job,
     build_get_run,
+    build_list_runs,
     build_resume,
 )
 from airflow_provider_sim.protocol.models import (
@@ -35,11 +37,18 @@ from airflow_provider_sim.protocol.models import (
     CancelResult,
     HttpResponse,
     RequestSpec,
+    RunPage,
     RunStatus,
     SimRun,
     Sleep,
 )
-from airflow_provider_sim.protocol.parse import parse_cancel, parse_execute, parse_job, parse_run
+from airflow_provider_sim.protocol.parse import (
+    parse_cancel,
+    parse_execute,
+    parse_job,
+    parse_run,
+    parse_run_list,
+)
 from airflow_provider_sim.protocol.quota import poll_delay
 
 T = TypeVar("T")
@@ -52,6 +61,12 @@ def single(spec: RequestSpec, parse: Callable[[HttpResponse], T]) -> Flow[T]:
     """One request, one parse."""
     response = yield spec
     return parse(response)
+
+
+def list_runs(workflow_id: str, *, start_date: datetime | None, cursor: str | None) -> Flow[RunPage]:
+    """One page of a workflow's runs started at or after ``start_date`` (v2 only)."""
+    spec = build_list_runs(workflow_id, start_date=start_date, cursor=cursor)
+    return (yield from single(spec, lambda response: parse_run_list(response, workflow_id)))
 
 
 def cancel(api: ApiVersion, workflow_id: str, run_id: str) -> Flow[CancelResult]:
