@@ -10,14 +10,12 @@ from typing import Any, TypeVar
 
 import requests
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, mask_secret
-from sseclient import SSEClient
 from tenacity import Retrying
 
 from airflow_provider_sim import connection_form
 from airflow_provider_sim.exceptions import (
     SimAuthError,
     SimConfigurationError,
-    SimConflictError,
     SimConnectionError,
     SimError,
     SimNotFoundError,
@@ -32,15 +30,7 @@ from airflow_provider_sim.hooks.settings import (
     settings_from_connection,
 )
 from airflow_provider_sim.protocol import flows
-from airflow_provider_sim.protocol.build import (
-    ExecuteMode,
-    build_deployment_status,
-    build_execute,
-    build_get_workflow,
-    build_usage_limits,
-    check_run_id,
-    new_run_id,
-)
+from airflow_provider_sim.protocol.build import ExecuteMode, check_run_id, new_run_id
 from airflow_provider_sim.protocol.models import (
     ApiVersion,
     CancelResult,
@@ -49,23 +39,15 @@ from airflow_provider_sim.protocol.models import (
     RateLimitInfo,
     RequestSpec,
     RunPage,
-    RunStatus,
     SimRun,
     Sleep,
     StreamFrame,
     UsageLimits,
     WorkflowInfo,
 )
-from airflow_provider_sim.protocol.parse import (
-    connection_error,
-    parse_deployment,
-    parse_execute,
-    parse_usage_limits,
-    parse_workflow,
-)
+from airflow_provider_sim.protocol.parse import connection_error
 from airflow_provider_sim.protocol.paused import PausedExecution, get_paused
 from airflow_provider_sim.protocol.quota import RequestBudget, budget_for, parse_rate_limit
-from airflow_provider_sim.protocol.sse import parse_stream_data
 from airflow_provider_sim.retry import (
     Deadline,
     RetrySettings,
@@ -153,7 +135,7 @@ class SimHook(SimBaseHook):
                 stream=spec.stream,
             )
         except requests.RequestException as err:
-            raise _connection_error(spec, settings.base_url, err) from err
+            raise requests_connection_error(spec, settings.base_url, err) from err
         streamed = spec.stream and 200 <= raw.status_code < 300
         response = HttpResponse(
             raw.status_code, raw.headers, b"" if streamed else raw.content, attempt, raw if streamed else None
@@ -275,41 +257,13 @@ class SimHook(SimBaseHook):
         (``output``) or ``error``, then ``done``. If the stream cannot be opened because an earlier
         attempt already started the run, the run is awaited and one ``final``/``error`` frame is
         yielded from its result.
+
+        :raises SimConfigurationError: a malformed ``run_id``, at the call (nothing is sent).
         """
-        settings = self.settings
+        from airflow_provider_sim.hooks.stream import stream_frames
+
         run_id = check_run_id(run_id) if run_id is not None else new_run_id()
-        spec = build_execute(
-            settings.api_version,
-            workflow_id,
-            input,
-            run_id=run_id,
-            mode="stream",
-            selected_outputs=selected_outputs,
-            sync_timeout=settings.sync_timeout,
-        )
-        try:
-            response = self._send(spec)
-        except SimConflictError as err:
-            if err.after_resend:  # an earlier attempt started the run: wait for it instead
-                run = self.wait_for_run(workflow_id, run_id, poll_interval=2.0, timeout=settings.sync_timeout)
-                yield from _frames_of_finished_run(run)
-                return
-            raise
-        if response.stream is None:  # v1 answered a failed run with HTTP 500 instead of a stream
-            yield from _frames_of_finished_run(parse_execute(spec, response, workflow_id))
-            return
-        raw: requests.Response = response.stream
-        try:
-            for event in SSEClient(raw.iter_content(chunk_size=None)).events():
-                frame = parse_stream_data(event.data)
-                if frame is not None:
-                    yield frame
-                    if frame.kind == "done":
-                        return
-        except requests.RequestException as err:
-            raise _connection_error(spec, settings.base_url, err) from err
-        finally:
-            raw.close()
+        return stream_frames(self, workflow_id, input, run_id, selected_outputs)
 
     def get_run(
         self,
@@ -401,8 +355,7 @@ class SimHook(SimBaseHook):
 
     def get_deployment_status(self, workflow_id: str) -> DeploymentStatus:
         """Whether the workflow is deployed (only deployed workflows run with an API key)."""
-        spec = build_deployment_status(workflow_id)
-        return self._drive(flows.single(spec, lambda response: parse_deployment(response, workflow_id)))
+        return self._drive(flows.deployment_status(workflow_id))
 
     def validate_workflow(self, workflow_id: str) -> bool:
         """True if the workflow exists and is deployed; errors other than 404 are raised."""
@@ -413,12 +366,11 @@ class SimHook(SimBaseHook):
 
     def get_workflow(self, workflow_id: str) -> WorkflowInfo:
         """Name and workspace of a workflow (v2 servers)."""
-        spec = build_get_workflow(workflow_id)
-        return self._drive(flows.single(spec, lambda response: parse_workflow(response, workflow_id)))
+        return self._drive(flows.get_workflow(workflow_id))
 
     def get_usage_limits(self) -> UsageLimits:
         """Rate-limit buckets, spend and plan of the key's account."""
-        return self._drive(flows.single(build_usage_limits(), parse_usage_limits))
+        return self._drive(flows.usage_limits())
 
     def get_rate_limit_info(self) -> RateLimitInfo | None:
         """The rate-limit headers of the latest answer that had any (``None`` before the first)."""
@@ -430,7 +382,7 @@ class SimHook(SimBaseHook):
             base_url = self.settings.base_url
             no_retry = RetrySettings(max_retries=0)  # the Test button wants an answer, not a backoff
             at_once = Deadline(time.time() + 5, "the Test button")
-            limits = self._drive(flows.single(build_usage_limits(), parse_usage_limits), no_retry, at_once)
+            limits = self._drive(flows.usage_limits(), no_retry, at_once)
         except SimConfigurationError as err:
             return False, str(err)
         except SimAuthError as err:
@@ -442,7 +394,7 @@ class SimHook(SimBaseHook):
         plan = f" (plan {limits.plan})" if limits.plan else ""
         if self.settings.api_version is ApiVersion.V2:
             try:  # usage-limits is not under /api/v2: ask v2 itself whether it is switched on
-                self._drive(flows.single(build_get_workflow(V2_PROBE_WORKFLOW), bool), no_retry, at_once)
+                self._drive(flows.get_workflow(V2_PROBE_WORKFLOW), no_retry, at_once)
             except SimV2DisabledError as err:
                 return False, f"Connected to Sim at {base_url}{plan}, but not to its v2 API: {err}"
             except SimError:
@@ -450,19 +402,13 @@ class SimHook(SimBaseHook):
         return True, f"Connected to Sim at {base_url}{plan}."
 
 
-def _connection_error(spec: RequestSpec, base_url: str, err: requests.RequestException) -> SimConnectionError:
+def requests_connection_error(
+    spec: RequestSpec, base_url: str, err: requests.RequestException
+) -> SimConnectionError:
+    """``err`` as the hook's error, saying whether the request can have reached Sim."""
     not_sent = isinstance(err, requests.ConnectTimeout) or (
         isinstance(err, requests.ConnectionError) and "NewConnectionError" in repr(err.args)
     )
     return connection_error(
         spec, base_url, err, not_sent=not_sent, timed_out=isinstance(err, requests.Timeout)
     )
-
-
-def _frames_of_finished_run(run: SimRun) -> Iterator[StreamFrame]:
-    if run.status.is_success or run.status is RunStatus.PAUSED:
-        yield StreamFrame(kind="final", output=run.output, success=True, status=run.status)
-    else:
-        message = run.error.message if run.error else run.status.value
-        yield StreamFrame(kind="error", error=message, status=run.status)
-    yield StreamFrame(kind="done")

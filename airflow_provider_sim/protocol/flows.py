@@ -26,28 +26,37 @@ from airflow_provider_sim.exceptions import (
 from airflow_provider_sim.protocol.build import (
     ExecuteMode,
     build_cancel,
+    build_deployment_status,
     build_execute,
     build_get_job,
     build_get_run,
+    build_get_workflow,
     build_list_runs,
     build_resume,
+    build_usage_limits,
 )
 from airflow_provider_sim.protocol.models import (
     ApiVersion,
     CancelResult,
+    DeploymentStatus,
     HttpResponse,
     RequestSpec,
     RunPage,
     RunStatus,
     SimRun,
     Sleep,
+    UsageLimits,
+    WorkflowInfo,
 )
 from airflow_provider_sim.protocol.parse import (
     parse_cancel,
+    parse_deployment,
     parse_execute,
     parse_job,
     parse_run,
     parse_run_list,
+    parse_usage_limits,
+    parse_workflow,
 )
 from airflow_provider_sim.protocol.quota import poll_delay
 
@@ -67,6 +76,23 @@ def list_runs(workflow_id: str, *, start_date: datetime | None, cursor: str | No
     """One page of a workflow's runs started at or after ``start_date`` (v2 only)."""
     spec = build_list_runs(workflow_id, start_date=start_date, cursor=cursor)
     return (yield from single(spec, lambda response: parse_run_list(response, workflow_id)))
+
+
+def deployment_status(workflow_id: str) -> Flow[DeploymentStatus]:
+    """Whether the workflow is deployed."""
+    spec = build_deployment_status(workflow_id)
+    return (yield from single(spec, lambda response: parse_deployment(response, workflow_id)))
+
+
+def get_workflow(workflow_id: str) -> Flow[WorkflowInfo]:
+    """Name and workspace of a workflow (v2)."""
+    spec = build_get_workflow(workflow_id)
+    return (yield from single(spec, lambda response: parse_workflow(response, workflow_id)))
+
+
+def usage_limits() -> Flow[UsageLimits]:
+    """Rate-limit buckets, spend and plan of the key's account."""
+    return (yield from single(build_usage_limits(), parse_usage_limits))
 
 
 def cancel(api: ApiVersion, workflow_id: str, run_id: str) -> Flow[CancelResult]:

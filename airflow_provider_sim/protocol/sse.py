@@ -7,9 +7,10 @@ event's ``data`` into a :class:`StreamFrame`, accepting the current and the olde
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
-from airflow_provider_sim.protocol.models import RunStatus, StreamFrame
+from airflow_provider_sim.protocol.models import RunStatus, SimRun, StreamFrame
 
 _DONE = StreamFrame(kind="done")
 
@@ -72,3 +73,14 @@ def _message(value: Any) -> str | None:
     if isinstance(value, dict):
         return _text(value.get("message")) or json.dumps(value)
     return str(value)
+
+
+def frames_of_finished_run(run: SimRun) -> Iterator[StreamFrame]:
+    """The frames a stream of ``run`` would have ended with (``final`` or ``error``, then ``done``):
+    for a stream that could not be read, whose run was read instead."""
+    if run.status.is_success or run.status is RunStatus.PAUSED:
+        yield StreamFrame(kind="final", output=run.output, success=True, status=run.status)
+    else:
+        message = run.error.message if run.error else run.status.value
+        yield StreamFrame(kind="error", error=message, status=run.status)
+    yield _DONE
