@@ -199,10 +199,16 @@ def sim_connection(base_url: str, api_key: str, **extra: Any) -> str:
 
 
 class RunHandle:
-    """Given to a ``during`` callback while the DAG runs: the worker's pid, and a way to signal it."""
+    """Given to a ``during`` callback while the DAG runs: the worker's pid, a way to signal it, and
+    the run's output so far."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, log_file: Path) -> None:
         self.pid = pid
+        self.log_file = log_file
+
+    def output(self) -> str:
+        """What ``dag.test()`` has printed so far in this run."""
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 
     def terminate(self) -> None:
         """Send SIGTERM to the process running the task, as Airflow does to kill a task."""
@@ -358,7 +364,7 @@ class DagRunner:
 
             def call_during() -> None:
                 try:
-                    during(RunHandle(proc.pid))
+                    during(RunHandle(proc.pid, log_file))
                 except BaseException as err:  # reported after the run, in the test's thread
                     helper_error.append(err)
 

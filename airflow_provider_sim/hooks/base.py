@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_sim import connection_form
@@ -9,6 +12,19 @@ from airflow_provider_sim.exceptions import SimRateLimitError
 from airflow_provider_sim.protocol.errors import raise_for_response
 from airflow_provider_sim.protocol.models import HttpResponse, RateLimitInfo, RequestSpec
 from airflow_provider_sim.protocol.quota import RequestBudget
+
+
+@contextlib.contextmanager
+def in_flight(budget: RequestBudget, spec: RequestSpec) -> Iterator[None]:
+    """Count the call in ``budget`` while it is sent. A call that gets no answer (a connection
+    error, or cancelled or interrupted while sent) no longer counts; an answer is recorded with
+    :func:`settle_answer`. A call left counted would hold every later call of its operation."""
+    budget.spend(spec.operation)
+    try:
+        yield
+    except BaseException:
+        budget.observe(spec.operation, None, limited=False)
+        raise
 
 
 def settle_answer(

@@ -21,7 +21,7 @@ from airflow_provider_sim.exceptions import (
     SimNotFoundError,
     SimV2DisabledError,
 )
-from airflow_provider_sim.hooks.base import SimBaseHook, settle_answer
+from airflow_provider_sim.hooks.base import SimBaseHook, in_flight, settle_answer
 from airflow_provider_sim.hooks.settings import (
     SimSettings,
     ca_bundle_from_environment,
@@ -140,9 +140,6 @@ class SimHook(SimBaseHook):
         response = HttpResponse(
             raw.status_code, raw.headers, b"" if streamed else raw.content, attempt, raw if streamed else None
         )
-        info = parse_rate_limit(response.headers)
-        self.last_rate_limit = info or self.last_rate_limit
-        settle_answer(self._budget, spec, response, info)
         return response
 
     @cached_property
@@ -158,12 +155,12 @@ class SimHook(SimBaseHook):
             with attempt:
                 while hold := budget_hold(self._budget, spec, deadline):
                     time.sleep(hold)
-                self._budget.spend(spec.operation)
-                try:
-                    return self._send_once(spec, attempt.retry_state.attempt_number)
-                except SimConnectionError:
-                    self._budget.observe(spec.operation, None, limited=False)
-                    raise
+                with in_flight(self._budget, spec):
+                    response = self._send_once(spec, attempt.retry_state.attempt_number)
+                info = parse_rate_limit(response.headers)
+                self.last_rate_limit = info or self.last_rate_limit
+                settle_answer(self._budget, spec, response, info)
+                return response
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def _drive(

@@ -25,8 +25,8 @@ from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from tenacity import AsyncRetrying
 
-from airflow_provider_sim.exceptions import SimConnectionError, SimError
-from airflow_provider_sim.hooks.base import SimBaseHook, settle_answer
+from airflow_provider_sim.exceptions import SimError
+from airflow_provider_sim.hooks.base import SimBaseHook, in_flight, settle_answer
 from airflow_provider_sim.hooks.settings import (
     SimSettings,
     ca_bundle_from_environment,
@@ -145,8 +145,6 @@ class SimAsyncHook(SimBaseHook):
                 not_sent=isinstance(err, _NOT_SENT),
                 timed_out=isinstance(err, TimeoutError),
             ) from err
-        budget = budget_for(settings.base_url, settings.api_key)
-        settle_answer(budget, spec, response, parse_rate_limit(response.headers))
         return response
 
     async def _send(
@@ -160,12 +158,10 @@ class SimAsyncHook(SimBaseHook):
             with attempt:
                 while hold := budget_hold(budget, spec, deadline):
                     await asyncio.sleep(hold)
-                budget.spend(spec.operation)
-                try:
-                    return await self._send_once(spec, attempt.retry_state.attempt_number)
-                except SimConnectionError:
-                    budget.observe(spec.operation, None, limited=False)
-                    raise
+                with in_flight(budget, spec):
+                    response = await self._send_once(spec, attempt.retry_state.attempt_number)
+                settle_answer(budget, spec, response, parse_rate_limit(response.headers))
+                return response
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _drive(

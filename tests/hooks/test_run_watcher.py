@@ -161,8 +161,8 @@ async def test_cancelled_triggers_leave_the_watcher(emulator: EmulatorHandle, si
     assert all(e["status"] == "running" for e in emulator.control.executions())  # the runs go on
     # a new wait after all left starts the watcher again
     emulator.control.release(["gone-0"])
-    event = await event_of(
-        SimRunTrigger(sim_conn_id=conn, workflow_id="hold", run_id="gone-0", poll_interval=0.2)
+    event = await asyncio.wait_for(
+        event_of(SimRunTrigger(sim_conn_id=conn, workflow_id="hold", run_id="gone-0", poll_interval=0.2)), 120
     )
     assert event["status"] == "completed" and len(api_calls(emulator.control)) > calls
 

@@ -58,9 +58,11 @@ def pending_request(dag_id: str, task_id: str) -> dict[str, Any] | None:
             return None
         ti, detail = row
         state = str(getattr(ti.state, "value", ti.state))
-        # 3.3 resumes a task only once it is parked; before 3.3 the trigger polls the row (and
-        # 3.2's dag.test() shows the task queued meanwhile), so the row alone says it waits
-        parked = state in ("deferred", "awaiting_input") or not AIRFLOW_V_3_3_PLUS
+        # 3.3 resumes a task only once it is parked: dag.test() writes its in-process state
+        # (awaiting_input) over a resume given before that, and then waits for ever. Before 3.3
+        # the trigger polls the row (3.2's dag.test() shows the task queued meanwhile), so the
+        # row alone says it waits
+        parked = state == "awaiting_input" or not AIRFLOW_V_3_3_PLUS
         if detail.responded_at is not None or not parked:
             return None
         return {
@@ -72,6 +74,17 @@ def pending_request(dag_id: str, task_id: str) -> dict[str, Any] | None:
             "params": detail.params,
             "assignees": detail.assignees,
         }
+
+
+def parked_by_dag_test(handle: RunHandle, task_id: str, times: int) -> bool:
+    """On 3.3, whether ``dag.test()`` has set the task's state after its ``times``-th parking.
+
+    The execution API parks the task, then ``dag.test()`` writes the state its in-process run
+    reported (``awaiting_input``) again: an answer given between the two resumes the task in the DB
+    and is then overwritten, and ``dag.test()`` waits for ever. It logs the end of each in-process
+    run (each parking) only after that write.
+    """
+    return not AIRFLOW_V_3_3_PLUS or handle.output().count(f"end task task_id={task_id} ") >= times
 
 
 def answer_as_a_person(
@@ -109,13 +122,13 @@ def answering(
     """A ``during`` callback: wait for the task's Required Action, record it, answer it; then the
     same for each of ``more_inputs`` (a run that pauses again asks again)."""
 
-    def during(_handle: RunHandle) -> None:
+    def during(handle: RunHandle) -> None:
         pending = [params_input, *more_inputs]
         deadline = time.monotonic() + 90 * len(pending)
         while pending and time.monotonic() < deadline:
             try:  # SQLite may be locked by the DAG run's own session for a moment
                 request = pending_request(dag_id, task_id)
-                if request is not None:
+                if request is not None and parked_by_dag_test(handle, task_id, len(seen) + 1):
                     answer_as_a_person(dag_id, task_id, request["run_id"], option, pending[0])
                     seen.append(request)
                     pending.pop(0)
