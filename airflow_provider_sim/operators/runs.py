@@ -10,6 +10,8 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
+
 from airflow_provider_sim.exceptions import (
     SimConfigurationError,
     SimError,
@@ -34,8 +36,6 @@ if TYPE_CHECKING:  # requests, tenacity and sseclient load when a task runs, not
 PAUSE_CHOICES = ("wait", "succeed", "fail")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 STATE_STORE_KEY = "sim_run_id"
-#: the key of a task's result (Airflow's ``XCOM_RETURN_KEY``)
-XCOM_RETURN_VALUE = "return_value"
 #: most the run link's workflow lookup may wait for Sim's rate limits
 LINK_LOOKUP_SECONDS = 5.0
 
@@ -142,7 +142,7 @@ def result_xcoms(run: SimRun, *, with_return_value: bool = False) -> dict[str, A
     if run.cost is not None:
         xcoms[XCOM_COST] = run.cost
     if with_return_value and run.output is not None:
-        xcoms[XCOM_RETURN_VALUE] = run.output
+        xcoms[XCOM_RETURN_KEY] = run.output
     return xcoms
 
 
