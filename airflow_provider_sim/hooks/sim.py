@@ -22,6 +22,7 @@ from airflow_provider_sim.exceptions import (
     SimV2DisabledError,
 )
 from airflow_provider_sim.hooks.base import SimBaseHook, in_flight, settle_answer
+from airflow_provider_sim.hooks.requests_errors import requests_connection_error
 from airflow_provider_sim.hooks.settings import (
     SimSettings,
     ca_bundle_from_environment,
@@ -29,6 +30,7 @@ from airflow_provider_sim.hooks.settings import (
     proxies_from_environment,
     settings_from_connection,
 )
+from airflow_provider_sim.hooks.stream import stream_frames
 from airflow_provider_sim.protocol import flows
 from airflow_provider_sim.protocol.build import ExecuteMode, check_run_id, new_run_id
 from airflow_provider_sim.protocol.models import (
@@ -45,7 +47,6 @@ from airflow_provider_sim.protocol.models import (
     UsageLimits,
     WorkflowInfo,
 )
-from airflow_provider_sim.protocol.parse import connection_error
 from airflow_provider_sim.protocol.paused import PausedExecution, get_paused
 from airflow_provider_sim.protocol.quota import RequestBudget, budget_for, parse_rate_limit
 from airflow_provider_sim.retry import (
@@ -257,8 +258,6 @@ class SimHook(SimBaseHook):
 
         :raises SimConfigurationError: a malformed ``run_id``, at the call (nothing is sent).
         """
-        from airflow_provider_sim.hooks.stream import stream_frames
-
         run_id = check_run_id(run_id) if run_id is not None else new_run_id()
         return stream_frames(self, workflow_id, input, run_id, selected_outputs)
 
@@ -397,15 +396,3 @@ class SimHook(SimBaseHook):
             except SimError:
                 pass  # v2 answered (no such workflow, or a limit): it is there
         return True, f"Connected to Sim at {base_url}{plan}."
-
-
-def requests_connection_error(
-    spec: RequestSpec, base_url: str, err: requests.RequestException
-) -> SimConnectionError:
-    """``err`` as the hook's error, saying whether the request can have reached Sim."""
-    not_sent = isinstance(err, requests.ConnectTimeout) or (
-        isinstance(err, requests.ConnectionError) and "NewConnectionError" in repr(err.args)
-    )
-    return connection_error(
-        spec, base_url, err, not_sent=not_sent, timed_out=isinstance(err, requests.Timeout)
-    )

@@ -9,7 +9,7 @@ import requests
 from sseclient import SSEClient
 
 from airflow_provider_sim.exceptions import SimConflictError
-from airflow_provider_sim.hooks.sim import requests_connection_error
+from airflow_provider_sim.hooks.requests_errors import requests_connection_error
 from airflow_provider_sim.protocol.build import build_execute
 from airflow_provider_sim.protocol.models import StreamFrame
 from airflow_provider_sim.protocol.parse import parse_execute
